@@ -1,0 +1,147 @@
+//! The command line: clap structs, one file per subcommand, and the exit status.
+//!
+//! This is the only layer that prints or uses `anyhow`. Data goes to stdout (or `-o FILE`, written
+//! atomically); progress and errors go to stderr. Exit codes are a type, documented in the README:
+//! 0 success, 1 findings at or above the fail level (or a verify mismatch), 2 could not run.
+
+mod lock;
+mod provenance;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Ran, nothing at or above the fail level: exit 0.
+    Success,
+    /// Ran, and the model fails (findings at or above the fail level, a lock mismatch): exit 1.
+    Failure,
+    /// Could not run (bad arguments, unreadable input): exit 2.
+    Error,
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(match s {
+            Status::Success => 0,
+            Status::Failure => 1,
+            Status::Error => 2,
+        })
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "modelvet",
+    version,
+    about = "Vets open-weight language models: provenance, behavior and evidence."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Never draw progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Hash, parse and identify every file of a model: weights, card, license, lineage, findings.
+    Provenance(provenance::Args),
+    /// Write a lock file: every file's path, size and sha256, and a root digest.
+    Lock(lock::LockArgs),
+    /// Check a model's files against a lock file: missing, extra and changed files.
+    Verify(lock::VerifyArgs),
+    /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
+    #[command(hide = true)]
+    FamilyEntry(provenance::FamilyEntryArgs),
+}
+
+/// Output format of a report-like command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Readable text.
+    #[default]
+    Human,
+    /// The JSON record.
+    Json,
+}
+
+/// Where a model comes from, shared by every command that takes one.
+#[derive(clap::Args, Debug)]
+pub struct ModelArgs {
+    /// A .gguf or .safetensors file, a model folder, or a Hugging Face id `org/name[@revision]` in the local cache.
+    #[arg(value_name = "MODEL")]
+    pub model: String,
+    /// Fetch a Hub id through hf-hub when it is not in the local cache (the only network access modelvet makes).
+    #[arg(long)]
+    pub download: bool,
+}
+
+impl ModelArgs {
+    pub fn resolve(&self) -> anyhow::Result<crate::model::ResolvedModel> {
+        let opts = crate::model::ResolveOptions {
+            download: self.download,
+            hub_cache: None,
+        };
+        Ok(crate::model::resolve(&self.model, &opts)?)
+    }
+}
+
+/// Writes `text` to `out` (atomically) or to stdout.
+pub fn emit(out: Option<&PathBuf>, text: &str) -> anyhow::Result<()> {
+    match out {
+        Some(path) => crate::util::write_atomic(path, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("could not write `{}`: {e}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(text.as_bytes())
+                .and_then(|_| stdout.flush())
+            {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
+        }
+    }
+}
+
+/// Parses arguments, runs, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's help and version are successes; usage errors are "could not run".
+            return if e.use_stderr() {
+                Status::Error
+            } else {
+                Status::Success
+            }
+            .into();
+        }
+    };
+    match run(cli) {
+        Ok(status) => status.into(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            Status::Error.into()
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Status> {
+    let progress = !cli.quiet;
+    match cli.command {
+        Command::Provenance(args) => provenance::run(args, progress),
+        Command::Lock(args) => lock::run_lock(args, progress),
+        Command::Verify(args) => lock::run_verify(args, progress),
+        Command::FamilyEntry(args) => provenance::family_entry(args),
+    }
+}

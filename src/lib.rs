@@ -1,0 +1,12 @@
+//! modelvet: vets open-weight language models before anyone adopts them.
+//!
+//! The library does the work; `src/main.rs` and `cli/` only parse arguments and render. Modules follow the
+//! three questions a reviewer asks: what the files are (`model`, `provenance`, `lock`), and — in later
+//! modules — what the model does and what evidence to keep.
+
+pub mod cli;
+pub mod diag;
+pub mod lock;
+pub mod model;
+pub mod provenance;
+pub mod util;

@@ -1,0 +1,5 @@
+//! The `modelvet` binary: parse arguments, run, map the outcome to an exit code. Nothing else lives here.
+
+fn main() -> std::process::ExitCode {
+    modelvet::cli::main()
+}

@@ -1,0 +1,12 @@
+//! One integration test binary (ripgrep's layout): each module is a topic, each test a spec that runs the
+//! real `modelvet` binary on files it makes itself, or on the real models fetched by
+//! `scripts/fetch-models.sh`.
+
+mod support;
+
+mod cli;
+mod hostile;
+mod hub_cache;
+mod lock;
+mod provenance_fixtures;
+mod real_models;
