@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod diag;
+pub mod engine;
 pub mod lock;
 pub mod model;
+pub mod probe;
 pub mod provenance;
 pub mod util;

@@ -4,9 +4,13 @@
 
 mod support;
 
+mod chat_refs;
 mod cli;
+mod engine_backends;
+mod engine_real;
 mod hostile;
 mod hub_cache;
 mod lock;
 mod provenance_fixtures;
 mod real_models;
+mod tokenizer_refs;

@@ -4,6 +4,7 @@
 //! atomically); progress and errors go to stderr. Exit codes are a type, documented in the README:
 //! 0 success, 1 findings at or above the fail level (or a verify mismatch), 2 could not run.
 
+mod generate;
 mod lock;
 mod provenance;
 
@@ -55,6 +56,10 @@ pub enum Command {
     Lock(lock::LockArgs),
     /// Check a model's files against a lock file: missing, extra and changed files.
     Verify(lock::VerifyArgs),
+    /// Generate an answer locally with the model's own chat template (greedy unless --temperature).
+    Generate(generate::GenerateArgs),
+    /// Print the exact prompt (text and token ids) a model is fed for a message.
+    Template(generate::TemplateArgs),
     /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
     #[command(hide = true)]
     FamilyEntry(provenance::FamilyEntryArgs),
@@ -142,6 +147,8 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Provenance(args) => provenance::run(args, progress),
         Command::Lock(args) => lock::run_lock(args, progress),
         Command::Verify(args) => lock::run_verify(args, progress),
+        Command::Generate(args) => generate::run_generate(args),
+        Command::Template(args) => generate::run_template(args),
         Command::FamilyEntry(args) => provenance::family_entry(args),
     }
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Generation speed, modelvet (candle) against llama.cpp (through llama-cpp-python) on the same GGUF file,
+# same prompt text, greedy, 2 threads, in one run. Prints prompt-processing and decode tokens/s for both,
+# the ratios, and modelvet's peak memory against the model file size.
+#
+# llama-cpp-python is built once (about 5 minutes, native CPU flags) and cached by pip:
+#   CMAKE_ARGS="-DGGML_NATIVE=ON" pip install llama-cpp-python==0.3.36
+# modelvet is built with -C target-cpu=native into target/native (candle's quantized kernels depend on it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
+THREADS="${THREADS:-2}"
+MAX_TOKENS="${MAX_TOKENS:-64}"
+RUNS="${RUNS:-3}"
+python3 -c "import llama_cpp" 2>/dev/null || {
+  echo "installing llama-cpp-python (builds llama.cpp once, ~5 min)" >&2
+  CMAKE_ARGS="-DGGML_NATIVE=ON" python3 -m pip install --quiet llama-cpp-python==0.3.36 >&2
+}
+RUSTFLAGS="-C target-cpu=native" cargo build --quiet --release --target-dir target/native
+BIN=target/native/release/modelvet
+
+bench_model() { # bench_model NAME FILE
+  local name="$1" file="$2"
+  [ -f "$file" ] || { echo "missing $file: run scripts/fetch-models.sh" >&2; return 1; }
+  # One prompt text for both engines: the model's own chat template around a request for a long answer.
+  local text
+  text="$($BIN template "$file" --prompt "Write a long story about a dragon who learns to paint." --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')"
+  local best_mv="" mem=0
+  for _ in $(seq "$RUNS"); do
+    local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --quiet >/dev/null; } 2>&1 )"
+    local line; line="$(echo "$err" | grep 'prompt tokens')"
+    local rss; rss="$(echo "$err" | awk '/MAXRSS/{print $2}')"; [ "$rss" -gt "$mem" ] && mem="$rss"
+    best_mv="$best_mv$line"$'\n'
+  done
+  # "N prompt tokens (C cached) in Ps, D tokens in Ds (R tok/s)"
+  read -r mv_pp mv_tg < <(echo "$best_mv" | python3 -c '
+import re, sys, statistics
+pp, tg = [], []
+for l in sys.stdin:
+    m = re.search(r"(\d+) prompt tokens \(\d+ cached\) in ([\d.]+)s, (\d+) tokens in ([\d.]+)s", l)
+    if m:
+        pp.append(int(m[1]) / float(m[2])); tg.append(int(m[3]) / float(m[4]))
+print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")')
+  read -r lc_pp lc_tg < <(python3 - "$file" "$text" "$THREADS" "$MAX_TOKENS" "$RUNS" <<'PY'
+import statistics, sys, time
+import llama_cpp
+path, text, threads, max_tokens, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=2048, n_batch=512, verbose=False)
+toks = llm.tokenize(text.encode(), add_bos=False, special=True)
+pp, tg = [], []
+for _ in range(runs):
+    llm.reset()
+    t0 = time.perf_counter(); llm.eval(toks); t1 = time.perf_counter()
+    n = 0
+    for _ in range(max_tokens):
+        tok = llm.sample(temp=0.0)
+        if llm.token_eos() == tok: break
+        llm.eval([tok]); n += 1
+    t2 = time.perf_counter()
+    pp.append(len(toks) / (t1 - t0)); tg.append(max(n, 1) / (t2 - t1))
+print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")
+PY
+)
+  local size; size=$(stat -Lc %s "$file")
+  printf '%-14s prompt %7.1f tok/s vs llama.cpp %7.1f (%.2fx)   decode %6.1f tok/s vs %6.1f (%.2fx)   peak RSS %d MB = %.2fx file\n' \
+    "$name" "$mv_pp" "$lc_pp" "$(echo "$mv_pp / $lc_pp" | bc -l)" "$mv_tg" "$lc_tg" "$(echo "$mv_tg / $lc_tg" | bc -l)" \
+    "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)"
+}
+echo "threads=$THREADS max_tokens=$MAX_TOKENS median of $RUNS runs"
+bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"

@@ -1,0 +1,803 @@
+//! The candle backend: GGUF models through candle's quantized models, Hugging Face folders with
+//! safetensors through candle-transformers, on the CPU.
+//!
+//! Each GGUF file is first read by modelvet's own bounded header reader (candle's trusts lengths), then
+//! loaded by candle. Architectures are chosen from `general.architecture` (GGUF) or `model_type`
+//! (config.json). Safetensors weights are memory-mapped and computed in f32.
+//!
+//! Trade-offs: candle's models return logits for the last position only, so scoring feeds a
+//! continuation token by token after the shared prompt. The KV cache of the prompt head is kept as a
+//! snapshot (a clone of the model, whose cached tensors are shared, not copied) for the architectures
+//! whose caches are immutable tensors; quantized Qwen2 (not `Clone`), quantized Qwen3 (a 4096-position
+//! preallocated cache, so a clone copies about a gigabyte) and Phi-3 (an in-place cache) recompute it.
+
+use super::chat::{self, ChatTemplate, Message};
+use super::tokenizer::ModelTokenizer;
+use super::{
+    EngineError, EngineInfo, Flow, GenParams, Generation, Generator, Prompt, RenderedPrompt,
+    Scored, StopReason,
+};
+use crate::model::ResolvedModel;
+use crate::provenance::gguf::GgufFile;
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use candle_transformers::models as m;
+use std::time::Instant;
+
+/// GGUF architectures this backend runs.
+pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
+/// config.json `model_type`s this backend runs from safetensors.
+pub const SAFETENSORS_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "mistral", "gemma"];
+/// Largest f32 copy of the weights `Precision::Auto` makes (bytes).
+pub const AUTO_F32_BUDGET: u64 = 2 << 30;
+/// Most prompt tokens computed in one forward pass (bounds activation memory).
+const PROMPT_CHUNK: usize = 512;
+
+/// The loaded weights, one variant per architecture.
+enum Weights {
+    QLlama(m::quantized_llama::ModelWeights),
+    QQwen2(Box<m::quantized_qwen2::ModelWeights>),
+    QQwen3(Box<m::quantized_qwen3::ModelWeights>),
+    QGemma3(m::quantized_gemma3::ModelWeights),
+    QPhi3(m::quantized_phi3::ModelWeights),
+    Llama(
+        Box<m::llama::Llama>,
+        Box<m::llama::Cache>,
+        Box<m::llama::Config>,
+    ),
+    Qwen2(Box<m::qwen2::ModelForCausalLM>),
+    Qwen3(Box<m::qwen3::ModelForCausalLM>),
+    Mistral(Box<m::mistral::Model>),
+    Gemma(Box<m::gemma::Model>),
+}
+
+impl Weights {
+    /// Logits of the last position after feeding `ids` at position `pos`, as a vector.
+    fn forward(
+        &mut self,
+        ids: &[u32],
+        pos: usize,
+        device: &Device,
+    ) -> candle_core::Result<Vec<f32>> {
+        let x = Tensor::new(ids, device)?.unsqueeze(0)?;
+        let logits = match self {
+            Weights::QLlama(w) => w.forward(&x, pos)?,
+            Weights::QQwen2(w) => w.forward(&x, pos)?,
+            Weights::QQwen3(w) => w.forward(&x, pos)?,
+            Weights::QGemma3(w) => w.forward(&x, pos)?,
+            Weights::QPhi3(w) => w.forward(&x, pos)?,
+            Weights::Llama(w, cache, _) => w.forward(&x, pos, cache)?,
+            Weights::Qwen2(w) => w.forward(&x, pos)?,
+            Weights::Qwen3(w) => w.forward(&x, pos)?,
+            Weights::Mistral(w) => w.forward(&x, pos)?,
+            Weights::Gemma(w) => w.forward(&x, pos)?,
+        };
+        let vocab = *logits.dims().last().unwrap_or(&0);
+        let flat = logits.flatten_all()?.to_dtype(DType::F32)?;
+        let n = flat.dim(0)?;
+        flat.narrow(0, n - vocab, vocab)?.to_vec1()
+    }
+
+    /// Forgets the KV cache.
+    fn reset(&mut self, device: &Device) -> candle_core::Result<()> {
+        match self {
+            Weights::QLlama(w) => w.clear_kv_cache(),
+            Weights::QQwen2(w) => w.clear_kv_cache(),
+            Weights::QQwen3(w) => w.clear_kv_cache(),
+            // These two restart their cache when fed position 0.
+            Weights::QGemma3(_) | Weights::QPhi3(_) => {}
+            Weights::Llama(_, cache, cfg) => {
+                **cache = m::llama::Cache::new(true, DType::F32, cfg, device)?
+            }
+            Weights::Qwen2(w) => w.clear_kv_cache(),
+            Weights::Qwen3(w) => w.clear_kv_cache(),
+            Weights::Mistral(w) => w.clear_kv_cache(),
+            Weights::Gemma(w) => w.clear_kv_cache(),
+        }
+        Ok(())
+    }
+
+    /// A copy sharing the weights and the current KV cache, when the cache is immutable tensors.
+    fn snapshot(&self) -> Option<Weights> {
+        Some(match self {
+            Weights::QLlama(w) => Weights::QLlama(w.clone()),
+            Weights::QGemma3(w) => Weights::QGemma3(w.clone()),
+            Weights::Llama(w, c, cfg) => Weights::Llama(w.clone(), c.clone(), cfg.clone()),
+            Weights::Qwen2(w) => Weights::Qwen2(w.clone()),
+            Weights::Qwen3(w) => Weights::Qwen3(w.clone()),
+            Weights::Mistral(w) => Weights::Mistral(w.clone()),
+            Weights::Gemma(w) => Weights::Gemma(w.clone()),
+            Weights::QQwen2(_) | Weights::QQwen3(_) | Weights::QPhi3(_) => return None,
+        })
+    }
+}
+
+/// A model state after a prompt head: the ids it covers and the logits that follow them.
+struct Snapshot {
+    ids: Vec<u32>,
+    weights: Weights,
+    logits: Vec<f32>,
+}
+
+/// A local model on candle.
+pub struct CandleGenerator {
+    weights: Weights,
+    /// What the live KV cache holds.
+    cached: Vec<u32>,
+    snapshot: Option<Snapshot>,
+    tokenizer: ModelTokenizer,
+    template: Option<ChatTemplate>,
+    /// Token ids of the chat prompt head shared by every user message (system prompt + template head).
+    head_ids: Vec<u32>,
+    stop_ids: Vec<u32>,
+    device: Device,
+    info: EngineInfo,
+}
+
+fn invalid(file: &str, message: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidModel {
+        file: file.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+impl CandleGenerator {
+    /// Loads a resolved model: its GGUF file, or its safetensors weights with config.json.
+    pub fn load(
+        model: &ResolvedModel,
+        opts: &super::EngineOptions,
+    ) -> Result<CandleGenerator, EngineError> {
+        let device = Device::Cpu;
+        let ggufs: Vec<_> = model
+            .files
+            .iter()
+            .filter(|f| f.rel.ends_with(".gguf"))
+            .collect();
+        let tokenizer_json = model.file("tokenizer.json");
+        let tokenizer_config = model
+            .file("tokenizer_config.json")
+            .and_then(|f| crate::util::read_capped(&f.path, 16 << 20).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+
+        let mut precision = "f32";
+        let (weights, arch, files, tokenizer, tok_source, gguf_template, context) =
+            if let Some(f) = ggufs.first() {
+                if ggufs.len() > 1 {
+                    return Err(invalid(
+                        &model.reference,
+                        "more than one .gguf file; name the one to run",
+                    ));
+                }
+                let header = GgufFile::open(&f.path).map_err(|e| invalid(&f.rel, e))?;
+                let structural: Vec<_> = header
+                    .check(&f.rel)
+                    .into_iter()
+                    .filter(|x| x.severity == crate::diag::Severity::Error)
+                    .collect();
+                if let Some(problem) = structural.first() {
+                    return Err(invalid(
+                        &f.rel,
+                        format!("refusing to load a malformed GGUF: {}", problem.message),
+                    ));
+                }
+                let arch = header.architecture().unwrap_or("").to_owned();
+                if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
+                    return Err(EngineError::UnsupportedArchitecture {
+                        arch,
+                        format: "GGUF",
+                        supported: GGUF_ARCHITECTURES.join(", "),
+                    });
+                }
+                let f32_bytes = header.parameter_count().saturating_mul(4);
+                let dequantize = match opts.precision {
+                    super::Precision::F32 => true,
+                    super::Precision::Quantized => false,
+                    super::Precision::Auto => f32_bytes <= AUTO_F32_BUDGET,
+                };
+                precision = if dequantize { "f32" } else { "quantized" };
+                let weights = load_gguf_weights(&f.path, &f.rel, &arch, dequantize, &device)?;
+                let (tokenizer, source) = match tokenizer_json {
+                    Some(t) => (
+                        ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?,
+                        t.rel.clone(),
+                    ),
+                    None => (
+                        ModelTokenizer::from_gguf(&header, &f.rel)?,
+                        format!("{}:tokenizer.ggml", f.rel),
+                    ),
+                };
+                let template = header
+                    .get_str("tokenizer.chat_template")
+                    .map(|t| (format!("{}:tokenizer.chat_template", f.rel), t.to_owned()));
+                let context = header
+                    .get_u64(&format!("{arch}.context_length"))
+                    .unwrap_or(4096) as usize;
+                (
+                    weights,
+                    arch,
+                    vec![f.rel.clone()],
+                    tokenizer,
+                    source,
+                    template,
+                    context,
+                )
+            } else {
+                let (weights, arch, files, context) = load_safetensors(model, &device)?;
+                let t = tokenizer_json.ok_or_else(|| {
+                    invalid(&model.reference, "safetensors model without tokenizer.json")
+                })?;
+                let tokenizer =
+                    ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?;
+                (
+                    weights,
+                    arch,
+                    files,
+                    tokenizer,
+                    t.rel.clone(),
+                    None,
+                    context,
+                )
+            };
+
+        // The chat template: tokenizer_config.json or chat_template.jinja win over GGUF metadata, as in
+        // transformers; otherwise the GGUF one; otherwise the documented fallback.
+        let folder_template = folder_template(model, tokenizer_config.as_ref());
+        let (template_source, template_text) = match folder_template.or(gguf_template) {
+            Some((s, t)) => (s, Some(t)),
+            None => ("none".to_owned(), None),
+        };
+        let bos = tokenizer.bos_token();
+        let eos = tokenizer.eos_token();
+        let template = match template_text {
+            Some(t) => Some(ChatTemplate::new(
+                &template_source,
+                &t,
+                bos.as_deref(),
+                eos.as_deref(),
+            )?),
+            None => None,
+        };
+
+        let mut stop_ids = tokenizer.end_of_turn_ids();
+        for id in generation_config_eos(model) {
+            if !stop_ids.contains(&id) {
+                stop_ids.push(id);
+            }
+        }
+        let snapshot_ok = weights.snapshot().is_some();
+        let info = EngineInfo {
+            backend: if files.iter().any(|f| f.ends_with(".gguf")) {
+                "candle-gguf"
+            } else {
+                "candle-safetensors"
+            }
+            .into(),
+            architecture: arch,
+            weights: files,
+            tokenizer: tok_source,
+            chat_template: template_source,
+            context_length: context,
+            stop_ids: stop_ids.clone(),
+            prefix_cache: snapshot_ok,
+            precision: precision.into(),
+            threads: candle_core::utils::get_num_threads(),
+        };
+        let mut g = CandleGenerator {
+            weights,
+            cached: Vec::new(),
+            snapshot: None,
+            tokenizer,
+            template,
+            head_ids: Vec::new(),
+            stop_ids,
+            device,
+            info,
+        };
+        g.head_ids = g.chat_head(None)?;
+        Ok(g)
+    }
+
+    /// The token ids every chat prompt with this system message starts with.
+    fn chat_head(&self, system: Option<&str>) -> Result<Vec<u32>, EngineError> {
+        let a = self
+            .render(&Prompt::Chat {
+                system: system.map(str::to_owned),
+                user: "Alpha".into(),
+            })?
+            .ids;
+        let b = self
+            .render(&Prompt::Chat {
+                system: system.map(str::to_owned),
+                user: "Zulu".into(),
+            })?
+            .ids;
+        Ok(a.iter()
+            .zip(&b)
+            .take_while(|(x, y)| x == y)
+            .map(|(x, _)| *x)
+            .collect())
+    }
+
+    pub fn tokenizer(&self) -> &ModelTokenizer {
+        &self.tokenizer
+    }
+
+    /// Brings the KV cache to exactly `ids` and returns the logits after them, reusing the live cache,
+    /// then the head snapshot, whichever covers more. Returns the number of tokens served from cache.
+    fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, usize), EngineError> {
+        if ids.is_empty() {
+            return Err(EngineError::Backend("empty prompt".into()));
+        }
+        if ids.len() >= self.info.context_length {
+            return Err(EngineError::ContextOverflow {
+                prompt: ids.len(),
+                context: self.info.context_length,
+            });
+        }
+        // Take or refresh the snapshot of the shared head.
+        let head = self.head_ids.clone();
+        let head_fits = head.len() > 1 && ids.len() > head.len() && ids.starts_with(&head);
+        let mut start = 0;
+        let mut logits = None;
+        let mut reused = false;
+        if head_fits && self.info.prefix_cache {
+            if self.snapshot.as_ref().is_none_or(|s| s.ids != head) {
+                self.weights.reset(&self.device)?;
+                let l = self.feed(&head, 0)?;
+                let weights = self
+                    .weights
+                    .snapshot()
+                    .ok_or_else(|| EngineError::Backend("snapshot unavailable".into()))?;
+                self.snapshot = Some(Snapshot {
+                    ids: head.clone(),
+                    weights,
+                    logits: l,
+                });
+            } else if let Some(s) = &self.snapshot {
+                self.weights = s
+                    .weights
+                    .snapshot()
+                    .ok_or_else(|| EngineError::Backend("snapshot unavailable".into()))?;
+                reused = true;
+            }
+            start = head.len();
+            logits = self.snapshot.as_ref().map(|s| s.logits.clone());
+        } else {
+            self.weights.reset(&self.device)?;
+        }
+        let cached = if reused { start } else { 0 };
+        if start < ids.len() {
+            logits = Some(self.feed(&ids[start..], start)?);
+        }
+        self.cached = ids.to_vec();
+        Ok((logits.unwrap_or_default(), cached))
+    }
+
+    /// Feeds `ids` starting at position `pos` in chunks; returns the last logits.
+    fn feed(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>, EngineError> {
+        // candle 0.11's quantized Gemma 3 builds a wrong mask for several tokens after position 0 (an F32
+        // block joined to a U32 mask, and zeros that hide the cache): past position 0 it gets one token
+        // per pass, which takes the mask-free path.
+        let one_by_one = matches!(self.weights, Weights::QGemma3(_));
+        let mut last = Vec::new();
+        let mut at = pos;
+        let mut rest = ids;
+        while !rest.is_empty() {
+            let n = if one_by_one && at > 0 {
+                1
+            } else {
+                rest.len().min(PROMPT_CHUNK)
+            };
+            last = self.weights.forward(&rest[..n], at, &self.device)?;
+            at += n;
+            rest = &rest[n..];
+        }
+        Ok(last)
+    }
+}
+
+/// log-softmax of one entry of `logits`.
+fn log_prob(logits: &[f32], id: u32) -> f64 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| ((l as f64) - max).exp()).sum();
+    logits
+        .get(id as usize)
+        .map(|&l| (l as f64) - max - sum.ln())
+        .unwrap_or(f64::NEG_INFINITY)
+}
+
+impl Generator for CandleGenerator {
+    fn info(&self) -> &EngineInfo {
+        &self.info
+    }
+
+    fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
+        let (text, format) = match prompt {
+            Prompt::Raw { text } => (text.clone(), "raw"),
+            Prompt::Chat { system, user } => {
+                let mut messages = Vec::new();
+                if let Some(s) = system {
+                    messages.push(Message {
+                        role: "system".into(),
+                        content: s.clone(),
+                    });
+                }
+                messages.push(Message {
+                    role: "user".into(),
+                    content: user.clone(),
+                });
+                match &self.template {
+                    Some(t) => (t.render(&messages, true, None)?, "template"),
+                    None => (chat::fallback_render(&messages, true), "fallback"),
+                }
+            }
+        };
+        // A rendered template already carries its BOS text when the model wants one; raw text and the
+        // fallback get the model's special tokens from the tokenizer.
+        let add_special = match format {
+            "template" => {
+                let bos = self.tokenizer.bos_token();
+                self.tokenizer.add_bos() && !bos.as_deref().is_some_and(|b| text.starts_with(b))
+            }
+            _ => true,
+        };
+        let ids = self.tokenizer.encode(&text, add_special)?;
+        Ok(RenderedPrompt {
+            text,
+            ids,
+            format: format.into(),
+        })
+    }
+
+    fn generate(
+        &mut self,
+        prompt: &Prompt,
+        params: &GenParams,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Generation, EngineError> {
+        let rendered = self.render(prompt)?;
+        let t0 = Instant::now();
+        let (mut logits, cached_tokens) = self.prefill(&rendered.ids)?;
+        let prompt_seconds = t0.elapsed().as_secs_f64();
+        let sampling = if params.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else {
+            match params.top_p {
+                Some(p) if p < 1.0 => Sampling::TopP {
+                    p,
+                    temperature: params.temperature,
+                },
+                _ => Sampling::All {
+                    temperature: params.temperature,
+                },
+            }
+        };
+        let mut sampler = LogitsProcessor::from_sampling(params.seed, sampling);
+        let mut decoder = self.tokenizer.stream_decoder(true);
+        let mut ids = Vec::new();
+        let mut text = String::new();
+        let mut stop = StopReason::MaxTokens;
+        let t1 = Instant::now();
+        for pos in rendered.ids.len().. {
+            if ids.len() >= params.max_tokens {
+                break;
+            }
+            let l = Tensor::new(logits.as_slice(), &self.device)?;
+            let next = sampler.sample(&l)?;
+            if self.stop_ids.contains(&next) {
+                stop = StopReason::EndOfTurn {
+                    token: self.tokenizer.token_to_piece(next).unwrap_or_default(),
+                };
+                break;
+            }
+            ids.push(next);
+            if let Some(piece) = decoder.push(next) {
+                text.push_str(&piece);
+                if on_text(&piece) == Flow::Stop {
+                    stop = StopReason::Callback;
+                    break;
+                }
+            }
+            if pos + 1 >= self.info.context_length {
+                stop = StopReason::Context;
+                break;
+            }
+            logits = self.weights.forward(&[next], pos, &self.device)?;
+        }
+        if let Some(rest) = decoder.flush() {
+            text.push_str(&rest);
+            let _ = on_text(&rest);
+        }
+        Ok(Generation {
+            text,
+            ids,
+            prompt_tokens: rendered.ids.len(),
+            cached_tokens,
+            stop,
+            prompt_seconds,
+            decode_seconds: t1.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn score(
+        &mut self,
+        prompt: &Prompt,
+        continuations: &[String],
+    ) -> Result<Vec<Scored>, EngineError> {
+        let rendered = self.render(prompt)?;
+        let (prompt_logits, _) = self.prefill(&rendered.ids)?;
+        let base = self.weights.snapshot();
+        let mut out = Vec::with_capacity(continuations.len());
+        for (i, cont) in continuations.iter().enumerate() {
+            // Tokenize prompt and continuation together, so a merge across the boundary is what the model
+            // would really see; fall back to separate encoding when the prompt's ids are not a prefix.
+            let whole = self.tokenizer.encode(
+                &(rendered.text.clone() + cont),
+                rendered.format != "template",
+            )?;
+            let ids: Vec<u32> = if whole.starts_with(&rendered.ids) {
+                whole[rendered.ids.len()..].to_vec()
+            } else {
+                self.tokenizer.encode(cont, false)?
+            };
+            if ids.is_empty() {
+                out.push(Scored {
+                    continuation: cont.clone(),
+                    ids,
+                    logprobs: vec![],
+                    sum: 0.0,
+                    mean: 0.0,
+                });
+                continue;
+            }
+            if i > 0 {
+                match &base {
+                    Some(b) => {
+                        self.weights = b
+                            .snapshot()
+                            .ok_or_else(|| EngineError::Backend("snapshot unavailable".into()))?
+                    }
+                    None => {
+                        self.prefill(&rendered.ids)?;
+                    }
+                }
+            }
+            let mut logprobs = vec![log_prob(&prompt_logits, ids[0])];
+            for (k, w) in ids.windows(2).enumerate() {
+                let l = self
+                    .weights
+                    .forward(&[w[0]], rendered.ids.len() + k, &self.device)?;
+                logprobs.push(log_prob(&l, w[1]));
+            }
+            let sum: f64 = logprobs.iter().sum();
+            out.push(Scored {
+                continuation: cont.clone(),
+                mean: sum / ids.len() as f64,
+                ids,
+                logprobs,
+                sum,
+            });
+        }
+        self.cached.clear();
+        Ok(out)
+    }
+}
+
+/// Loads GGUF weights through candle's quantized model for `arch`. With `dequantize`, every weight is
+/// expanded to f32 at load: candle decides this per thread from `CANDLE_DEQUANTIZE_ALL` the first time a
+/// thread builds a matmul, so the load runs on a fresh thread while a lock holds the variable set.
+fn load_gguf_weights(
+    path: &std::path::Path,
+    rel: &str,
+    arch: &str,
+    dequantize: bool,
+    device: &Device,
+) -> Result<Weights, EngineError> {
+    static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ENV_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let previous = std::env::var_os("CANDLE_DEQUANTIZE_ALL");
+    std::env::set_var("CANDLE_DEQUANTIZE_ALL", if dequantize { "1" } else { "0" });
+    let (path, rel, arch, device) = (
+        path.to_owned(),
+        rel.to_owned(),
+        arch.to_owned(),
+        device.clone(),
+    );
+    let loaded = std::thread::spawn(move || -> Result<Weights, EngineError> {
+        let mut file = std::fs::File::open(&path).map_err(|e| invalid(&rel, e))?;
+        let content = candle_core::quantized::gguf_file::Content::read(&mut file)
+            .map_err(|e| invalid(&rel, e))?;
+        Ok(match arch.as_str() {
+            "llama" => Weights::QLlama(m::quantized_llama::ModelWeights::from_gguf(
+                content, &mut file, &device,
+            )?),
+            "qwen2" => Weights::QQwen2(Box::new(m::quantized_qwen2::ModelWeights::from_gguf(
+                content, &mut file, &device,
+            )?)),
+            "qwen3" => Weights::QQwen3(Box::new(m::quantized_qwen3::ModelWeights::from_gguf(
+                content, &mut file, &device,
+            )?)),
+            "gemma3" => Weights::QGemma3(m::quantized_gemma3::ModelWeights::from_gguf(
+                content, &mut file, &device,
+            )?),
+            _ => Weights::QPhi3(m::quantized_phi3::ModelWeights::from_gguf(
+                false, content, &mut file, &device,
+            )?),
+        })
+    })
+    .join();
+    match previous {
+        Some(v) => std::env::set_var("CANDLE_DEQUANTIZE_ALL", v),
+        None => std::env::remove_var("CANDLE_DEQUANTIZE_ALL"),
+    }
+    loaded.map_err(|_| invalid("model", "the loader thread panicked"))?
+}
+
+/// Chat template from tokenizer_config.json (string or the `default` of a list) or chat_template.jinja.
+fn folder_template(
+    model: &ResolvedModel,
+    tokenizer_config: Option<&serde_json::Value>,
+) -> Option<(String, String)> {
+    if let Some(f) = model.file("chat_template.jinja") {
+        if let Ok(b) = crate::util::read_capped(&f.path, 4 << 20) {
+            return Some((f.rel.clone(), String::from_utf8_lossy(&b).into_owned()));
+        }
+    }
+    let t = tokenizer_config?.get("chat_template")?;
+    let text = match t {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .find(|i| i.get("name").and_then(|n| n.as_str()) == Some("default"))
+            .and_then(|i| i.get("template"))
+            .and_then(|t| t.as_str())?
+            .to_owned(),
+        _ => return None,
+    };
+    Some(("tokenizer_config.json".into(), text))
+}
+
+/// `eos_token_id` from generation_config.json (a number or a list).
+fn generation_config_eos(model: &ResolvedModel) -> Vec<u32> {
+    let Some(f) = model.file("generation_config.json") else {
+        return vec![];
+    };
+    let Ok(b) = crate::util::read_capped(&f.path, 1 << 20) else {
+        return vec![];
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&b) else {
+        return vec![];
+    };
+    match v.get("eos_token_id") {
+        Some(serde_json::Value::Number(n)) => {
+            n.as_u64().map(|n| vec![n as u32]).unwrap_or_default()
+        }
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|n| n.as_u64())
+            .map(|n| n as u32)
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// config.json read as one architecture's configuration.
+fn config<T: serde::de::DeserializeOwned>(
+    cfg: &serde_json::Value,
+    arch: &str,
+) -> Result<T, EngineError> {
+    serde_json::from_value(cfg.clone()).map_err(|e| {
+        invalid(
+            "config.json",
+            format!("not a valid `{arch}` configuration: {e}"),
+        )
+    })
+}
+
+/// Loads a Hugging Face folder: config.json + one or more .safetensors files, memory-mapped, in f32.
+fn load_safetensors(
+    model: &ResolvedModel,
+    device: &Device,
+) -> Result<(Weights, String, Vec<String>, usize), EngineError> {
+    let files: Vec<_> = model
+        .files
+        .iter()
+        .filter(|f| f.rel.ends_with(".safetensors") && !f.rel.contains('/'))
+        .collect();
+    if files.is_empty() {
+        return Err(EngineError::NoWeights(model.reference.clone()));
+    }
+    // Refuse malformed files before candle maps them.
+    for f in &files {
+        let (_, findings) = crate::provenance::safetensors::inspect(&f.path, &f.rel);
+        if let Some(bad) = findings
+            .iter()
+            .find(|x| x.severity == crate::diag::Severity::Error)
+        {
+            return Err(invalid(
+                &f.rel,
+                format!(
+                    "refusing to load a malformed safetensors file: {}",
+                    bad.message
+                ),
+            ));
+        }
+    }
+    let cfg_file = model.file("config.json").ok_or_else(|| {
+        invalid(
+            &model.reference,
+            "no config.json beside the safetensors weights",
+        )
+    })?;
+    let cfg_bytes = crate::util::read_capped(&cfg_file.path, 16 << 20)
+        .map_err(|e| invalid("config.json", e))?;
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&cfg_bytes).map_err(|e| invalid("config.json", e))?;
+    let arch = cfg
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let paths: Vec<_> = files.iter().map(|f| f.path.clone()).collect();
+    // SAFETY: the files are memory-mapped read-only; modelvet does not modify them while they are mapped.
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&paths, DType::F32, device)? };
+    let context = cfg
+        .get("max_position_embeddings")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(4096) as usize;
+    let weights = match arch.as_str() {
+        "llama" => {
+            let c: m::llama::LlamaConfig = config(&cfg, "llama")?;
+            let c = c.into_config(false);
+            let cache = m::llama::Cache::new(true, DType::F32, &c, device)?;
+            Weights::Llama(
+                Box::new(m::llama::Llama::load(vb, &c)?),
+                Box::new(cache),
+                Box::new(c),
+            )
+        }
+        "qwen2" => {
+            let c: m::qwen2::Config = config(&cfg, "qwen2")?;
+            Weights::Qwen2(Box::new(m::qwen2::ModelForCausalLM::new(&c, vb)?))
+        }
+        "qwen3" => {
+            let c: m::qwen3::Config = config(&cfg, "qwen3")?;
+            Weights::Qwen3(Box::new(m::qwen3::ModelForCausalLM::new(&c, vb)?))
+        }
+        "mistral" => {
+            let c: m::mistral::Config = config(&cfg, "mistral")?;
+            Weights::Mistral(Box::new(m::mistral::Model::new(&c, vb)?))
+        }
+        "gemma" => {
+            let c: m::gemma::Config = config(&cfg, "gemma")?;
+            Weights::Gemma(Box::new(m::gemma::Model::new(false, &c, vb)?))
+        }
+        other => {
+            return Err(EngineError::UnsupportedArchitecture {
+                arch: other.to_owned(),
+                format: "safetensors",
+                supported: SAFETENSORS_ARCHITECTURES.join(", "),
+            })
+        }
+    };
+    Ok((
+        weights,
+        arch,
+        files.iter().map(|f| f.rel.clone()).collect(),
+        context,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_prob_is_a_normalised_log_softmax() {
+        let l = [1.0f32, 2.0, 3.0];
+        let total: f64 = (0..3).map(|i| log_prob(&l, i).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        assert!(log_prob(&l, 2) > log_prob(&l, 1));
+        assert_eq!(log_prob(&l, 7), f64::NEG_INFINITY);
+    }
+}

@@ -1,0 +1,212 @@
+//! The inference engine: everything above it (probe runner, reports) talks to a [`Generator`] and never to
+//! candle, so a remote backend can slot in later.
+//!
+//! A generator renders prompts with the model's own chat template, generates (greedy or seeded
+//! sampling, stopping on the model's end-of-turn tokens, at max tokens, or when a callback says so), and
+//! scores continuations by log-likelihood. Backends decide how much work they can reuse: the candle
+//! backend keeps the KV cache of the shared prompt head (system prompt + template head) where the model's
+//! cache can be snapshotted cheaply.
+
+pub mod candle;
+pub mod chat;
+pub mod tokenizer;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an engine could not load or run a model.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("architecture `{arch}` is not supported for {format} models (supported: {supported})")]
+    UnsupportedArchitecture {
+        arch: String,
+        format: &'static str,
+        supported: String,
+    },
+    #[error("`{file}`: {message}")]
+    InvalidModel { file: String, message: String },
+    #[error("no weights to load in `{0}` (expected a .gguf file, or .safetensors files with config.json)")]
+    NoWeights(String),
+    #[error(transparent)]
+    Tokenizer(#[from] tokenizer::TokenizerError),
+    #[error(transparent)]
+    Chat(#[from] chat::ChatError),
+    #[error("inference failed: {0}")]
+    Backend(String),
+    #[error("the prompt has {prompt} tokens, more than the model's context of {context}")]
+    ContextOverflow { prompt: usize, context: usize },
+}
+
+impl From<candle_core::Error> for EngineError {
+    fn from(e: candle_core::Error) -> Self {
+        EngineError::Backend(e.to_string())
+    }
+}
+
+/// What to send to the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Prompt {
+    /// A chat turn, rendered through the model's chat template (or the documented fallback).
+    Chat {
+        system: Option<String>,
+        user: String,
+    },
+    /// Text sent as is (no template); BOS added if the model adds one.
+    Raw { text: String },
+}
+
+/// A prompt as the model sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedPrompt {
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// `template` (the model's own), `fallback` (no template in the model), or `raw`.
+    pub format: String,
+}
+
+/// Decoding settings. Temperature 0 (the default) is greedy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GenParams {
+    pub max_tokens: usize,
+    pub temperature: f64,
+    /// Nucleus sampling threshold (only with temperature > 0).
+    pub top_p: Option<f64>,
+    pub seed: u64,
+}
+
+impl Default for GenParams {
+    fn default() -> Self {
+        GenParams {
+            max_tokens: 256,
+            temperature: 0.0,
+            top_p: None,
+            seed: 0,
+        }
+    }
+}
+
+/// What a streaming callback tells the generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum StopReason {
+    /// The model produced an end-of-turn token.
+    EndOfTurn {
+        token: String,
+    },
+    MaxTokens,
+    /// The caller's callback asked to stop.
+    Callback,
+    /// The model's context window is full.
+    Context,
+}
+
+/// One generation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub text: String,
+    pub ids: Vec<u32>,
+    pub prompt_tokens: usize,
+    /// Prompt tokens served from a cached prefix instead of being computed.
+    pub cached_tokens: usize,
+    pub stop: StopReason,
+    pub prompt_seconds: f64,
+    pub decode_seconds: f64,
+}
+
+/// The log-likelihood of one continuation after a prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub continuation: String,
+    pub ids: Vec<u32>,
+    /// Natural-log probability of each continuation token.
+    pub logprobs: Vec<f64>,
+    pub sum: f64,
+    /// `sum / ids.len()`: the length-normalised score.
+    pub mean: f64,
+}
+
+/// What an engine is running, for the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    /// `candle-gguf`, `candle-safetensors`, later `remote`.
+    pub backend: String,
+    pub architecture: String,
+    /// The weight files loaded, relative to the model root.
+    pub weights: Vec<String>,
+    /// Where the tokenizer came from.
+    pub tokenizer: String,
+    /// Where the chat template came from, or `none` (fallback format).
+    pub chat_template: String,
+    pub context_length: usize,
+    /// Token ids that end a turn.
+    pub stop_ids: Vec<u32>,
+    /// Whether the shared prompt head is computed once and reused.
+    pub prefix_cache: bool,
+    /// `f32` (weights dequantized at load: exact arithmetic on the stored weights) or `quantized`
+    /// (candle's quantized kernels).
+    pub precision: String,
+    pub threads: usize,
+}
+
+/// A model that generates and scores text. Nothing here depends on candle types.
+pub trait Generator {
+    fn info(&self) -> &EngineInfo;
+
+    /// The exact prompt (text and token ids) the model will see.
+    fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError>;
+
+    /// Generates an answer, streaming each new piece of text to `on_text`.
+    fn generate(
+        &mut self,
+        prompt: &Prompt,
+        params: &GenParams,
+        on_text: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Generation, EngineError>;
+
+    /// Log-likelihood of each continuation after the prompt; the prompt is computed once.
+    fn score(
+        &mut self,
+        prompt: &Prompt,
+        continuations: &[String],
+    ) -> Result<Vec<Scored>, EngineError>;
+}
+
+/// How a quantized model's weights are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// f32 when the dequantized weights fit in 2 GiB, else quantized.
+    #[default]
+    Auto,
+    /// Dequantize every weight to f32 at load: the exact product of the stored weights. On near-ties
+    /// candle's quantized kernels can pick a different greedy token than llama.cpp; f32 does not drift.
+    F32,
+    /// candle's quantized kernels: less memory, faster decode on large models.
+    Quantized,
+}
+
+/// Settings for loading an engine.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    pub precision: Precision,
+}
+
+/// Loads the best backend for a resolved model.
+pub fn load(model: &crate::model::ResolvedModel) -> Result<Box<dyn Generator>, EngineError> {
+    load_with(model, &EngineOptions::default())
+}
+
+/// Loads the best backend for a resolved model with explicit settings.
+pub fn load_with(
+    model: &crate::model::ResolvedModel,
+    opts: &EngineOptions,
+) -> Result<Box<dyn Generator>, EngineError> {
+    Ok(Box::new(candle::CandleGenerator::load(model, opts)?))
+}

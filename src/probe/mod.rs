@@ -1,0 +1,6 @@
+//! The behavior audit: probe suites (YAML, validated), the detectors that classify each answer, and the
+//! runner that asks the model and aggregates verdicts into rates with confidence intervals.
+
+pub mod detect;
+pub mod suite;
+mod yamlpos;
