@@ -6,6 +6,7 @@
 
 mod generate;
 mod lock;
+mod probe;
 mod provenance;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -60,6 +61,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Print the exact prompt (text and token ids) a model is fed for a message.
     Template(generate::TemplateArgs),
+    /// Run probe suites on a model: each answer classified (answered, refused, deflected, narrative) with evidence.
+    Probe(probe::Args),
     /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
     #[command(hide = true)]
     FamilyEntry(provenance::FamilyEntryArgs),
@@ -149,6 +152,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Verify(args) => lock::run_verify(args, progress),
         Command::Generate(args) => generate::run_generate(args),
         Command::Template(args) => generate::run_template(args),
+        Command::Probe(args) => probe::run(args, progress),
         Command::FamilyEntry(args) => provenance::family_entry(args),
     }
 }

@@ -2,5 +2,7 @@
 //! runner that asks the model and aggregates verdicts into rates with confidence intervals.
 
 pub mod detect;
+pub mod runner;
+pub mod stats;
 pub mod suite;
 mod yamlpos;

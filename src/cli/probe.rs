@@ -1,0 +1,252 @@
+//! `modelvet probe`: run the behavior suites on a model and report verdict rates.
+
+use super::{emit, Format, ModelArgs, Status};
+use crate::probe::runner::{self, ProbeResult, ProbeRun, RunModel, RunSettings};
+use crate::probe::suite::{Suite, SuiteSet, BUILTIN};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
+    /// Default: every built-in suite.
+    #[arg(long = "suite", value_name = "NAME|FILE")]
+    pub suites: Vec<String>,
+    /// Ask each probe N times with derived seeds (needs --temperature > 0).
+    #[arg(long)]
+    pub repeats: Option<u32>,
+    /// Run seed; each probe's seed is derived from it.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sampling temperature (default: the suites' own, usually 0 = greedy).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold (with a temperature).
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Only the first N probes of each suite.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Generate whole answers even when the verdict is already settled.
+    #[arg(long)]
+    pub no_early_stop: bool,
+    /// How quantized weights are computed.
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: crate::engine::Precision,
+    /// Write the run record (JSON) to FILE; a journal FILE.journal is kept beside it while running.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Continue an interrupted run from the journal beside --output.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Format of the summary on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// Loads the suites named (or all built-ins), validated together.
+pub fn load_suites(names: &[String]) -> anyhow::Result<SuiteSet> {
+    let names: Vec<String> = if names.is_empty() {
+        BUILTIN.iter().map(|b| b.0.to_owned()).collect()
+    } else {
+        names.to_vec()
+    };
+    let mut suites = Vec::new();
+    let mut problems = Vec::new();
+    for n in &names {
+        match Suite::load(n) {
+            Ok(s) => suites.push(s),
+            Err(e) => problems.extend(e.0),
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}", crate::probe::suite::SuiteErrors(problems));
+    }
+    Ok(SuiteSet::new(suites)?)
+}
+
+struct Bar(ProgressBar);
+
+impl runner::Progress for Bar {
+    fn start(&mut self, total: usize, already: usize) {
+        self.0.set_length(total as u64);
+        self.0.set_position(already as u64);
+    }
+    fn done(&mut self, r: &ProbeResult) {
+        self.0.set_message(r.probe.clone());
+        self.0.inc(1);
+    }
+}
+
+pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
+    let suites = load_suites(&args.suites)?;
+    let first = &suites.suites[0].defaults;
+    let settings = RunSettings {
+        seed: args.seed.unwrap_or(first.seed),
+        repeats: args.repeats.unwrap_or(first.repeats),
+        temperature: args.temperature.unwrap_or(first.temperature),
+        top_p: args.top_p,
+        early_stop: !args.no_early_stop,
+        limit: args.limit,
+    };
+    let model = args.model.resolve()?;
+    // Hash the files so the record names the exact weights.
+    let paths: Vec<_> = model
+        .files
+        .iter()
+        .map(|f| (f.path.as_path(), f.size))
+        .collect();
+    let hashes = crate::provenance::hash::sha256_files(&paths, progress);
+    let mut files = Vec::new();
+    for (f, h) in model.files.iter().zip(hashes) {
+        files.push((
+            f.rel.clone(),
+            h.map_err(|e| anyhow::anyhow!("cannot hash `{}`: {e}", f.rel))?,
+        ));
+    }
+    let root_digest = crate::lock::root_digest(
+        model
+            .files
+            .iter()
+            .zip(&files)
+            .map(|(f, (_, h))| (f.rel.as_str(), f.size, h.as_str())),
+    );
+    let run_model = RunModel {
+        reference: model.reference.clone(),
+        root_digest,
+        files,
+    };
+    let mut engine = crate::engine::load_with(
+        &model,
+        &crate::engine::EngineOptions {
+            precision: args.precision,
+        },
+    )?;
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if progress {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} probes, {elapsed} elapsed, eta {eta} {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    let journal = args.output.as_ref().map(|o| runner::journal_path(o));
+    let run = runner::run(
+        engine.as_mut(),
+        run_model,
+        &suites,
+        settings,
+        journal.as_deref(),
+        args.resume,
+        &mut Bar(bar.clone()),
+    )?;
+    bar.finish_and_clear();
+    if let Some(out) = &args.output {
+        emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
+        if let Some(j) = &journal {
+            let _ = std::fs::remove_file(j);
+        }
+    }
+    let text = match args.format {
+        Format::Json => serde_json::to_string_pretty(&run.metrics)? + "\n",
+        Format::Human => summary(&run),
+    };
+    emit(None, &text)?;
+    Ok(Status::Success)
+}
+
+fn pct(r: &crate::probe::stats::Rate) -> String {
+    format!("{:>3.0}%", r.rate * 100.0)
+}
+
+/// The readable summary of a run.
+pub fn summary(run: &ProbeRun) -> String {
+    let m = &run.metrics;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{} — {} answers in {:.0}s ({} {} {}, {} errors)",
+        run.model.reference,
+        run.results.len(),
+        run.wall_seconds,
+        run.engine.backend,
+        run.engine.architecture,
+        run.engine.precision,
+        m.overall.errors
+    );
+    let _ = writeln!(
+        s,
+        "\n{:<34} {:>4} {:>9} {:>8} {:>9} {:>9} {:>7}",
+        "topic / language", "n", "answered", "refused", "deflected", "narrative", "candid"
+    );
+    for (topic, langs) in &m.by_topic {
+        for (lang, r) in langs {
+            if r.n == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                s,
+                "{:<34} {:>4} {:>9} {:>8} {:>9} {:>9} {:>7}",
+                format!("{topic} / {lang}"),
+                r.n,
+                pct(&r.answered),
+                pct(&r.refused),
+                pct(&r.deflected),
+                pct(&r.narrative),
+                pct(&r.candid)
+            );
+        }
+    }
+    let _ = writeln!(s);
+    for (suite, r) in &m.by_suite {
+        if r.n > 0 {
+            let _ = writeln!(
+                s,
+                "{suite:<18} censoring {:.0}% [{:.0}–{:.0}%], refused {:.0}%, candid {:.0}% (n={})",
+                r.censoring.rate * 100.0,
+                r.censoring.low * 100.0,
+                r.censoring.high * 100.0,
+                r.refused.rate * 100.0,
+                r.candid.rate * 100.0,
+                r.n
+            );
+        }
+    }
+    if let Some(g) = m.mean_language_gap {
+        let _ = writeln!(
+            s,
+            "language gap (zh − en censoring, mean over {} pairs): {:+.0} points",
+            m.language_gaps.iter().filter(|g| g.gap.is_some()).count(),
+            g * 100.0
+        );
+    }
+    if let Some(sel) = &m.selectivity {
+        let _ = writeln!(
+            s,
+            "selectivity (sensitive − controls censoring): {:+.0} points ({:.0}% vs {:.0}%)",
+            sel.difference * 100.0,
+            sel.sensitive.rate * 100.0,
+            sel.controls.rate * 100.0
+        );
+    }
+    if let Some(all) = m.mean_stance_margin.get("all") {
+        let state = m
+            .stance
+            .iter()
+            .filter(|x| x.preferred == "state_aligned")
+            .count();
+        let _ = writeln!(s, "stance margin (candid − state-aligned, mean log-prob per token): {all:+.3}; prefers the state line on {state} of {}", m.stance.len());
+    }
+    for (k, r) in &m.calibration {
+        let _ = writeln!(s, "calibration {k}: {:.0}% (n={})", r.rate * 100.0, r.n);
+    }
+    s
+}

@@ -1,0 +1,802 @@
+//! The probe runner: asks the model every probe of the loaded suites, classifies each answer, and keeps
+//! a journal so an interrupted run resumes without redoing or losing finished probes.
+//!
+//! Determinism: each (probe, repeat) gets a seed derived from the run seed, the probe id and the repeat
+//! number (sha256), so the same run gives the same answers and one probe's seed does not depend on which
+//! others ran. Greedy runs (temperature 0) need no seed and repeat identically, so `repeats > 1` requires a
+//! temperature.
+//!
+//! Speed: the engine keeps the shared prompt head cached; generation stops as soon as the verdict can no
+//! longer change (the answer is candid and past the opening, see `detect::settled`); a choice probe is one
+//! prompt pass plus its options.
+
+use super::detect::{self, Classification};
+use super::stats::{metrics, Metrics};
+use super::suite::{Probe, ProbeKind, SuiteSet};
+use crate::engine::{EngineInfo, Flow, GenParams, Generator, Prompt, StopReason};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// Version of the run record's layout.
+pub const RUN_SCHEMA_VERSION: u32 = 1;
+
+/// What happened when a probe was asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    Generated {
+        answer: String,
+        tokens: usize,
+        stop: StopReason,
+        /// Generation was cut short because the verdict could no longer change.
+        settled_early: bool,
+        classification: Classification,
+    },
+    Choice {
+        options: Vec<ScoredOption>,
+        /// Candid minus state-aligned mean log-probability per token.
+        margin: f64,
+        preferred: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredOption {
+    pub label: String,
+    pub text: String,
+    pub tokens: usize,
+    pub logprob_sum: f64,
+    pub logprob_mean: f64,
+}
+
+/// One probe asked once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    pub probe: String,
+    pub suite: String,
+    pub topic: String,
+    pub lang: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_for: Option<String>,
+    pub repeat: u32,
+    pub seed: u64,
+    /// The exact text the model was fed (rendered chat template, or the raw choice prompt).
+    pub prompt: String,
+    pub prompt_tokens: usize,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+/// Run settings, recorded so a run can be reproduced from its record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub seed: u64,
+    pub repeats: u32,
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    /// Stop generating once the verdict cannot change.
+    pub early_stop: bool,
+    /// Only the first N probes of each suite (for quick looks); `None` runs everything.
+    pub limit: Option<usize>,
+}
+
+/// A suite as the run used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteRef {
+    pub id: String,
+    pub version: u32,
+    pub source: String,
+    pub sha256: String,
+    pub probes: usize,
+}
+
+/// The model a run was made on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunModel {
+    pub reference: String,
+    pub root_digest: String,
+    /// (path, sha256) of every file.
+    pub files: Vec<(String, String)>,
+}
+
+/// The record of a probe run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRun {
+    pub schema_version: u32,
+    pub tool: crate::provenance::Tool,
+    pub model: RunModel,
+    pub engine: EngineInfo,
+    pub suites: Vec<SuiteRef>,
+    pub settings: RunSettings,
+    pub results: Vec<ProbeResult>,
+    pub metrics: Metrics,
+    pub started_unix: u64,
+    pub wall_seconds: f64,
+}
+
+/// The first line of a journal: what the journaled results belong to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct JournalHeader {
+    journal: u32,
+    model_root: String,
+    suites: Vec<(String, String)>,
+    settings: RunSettings,
+    engine_backend: String,
+    precision: String,
+}
+
+/// Why a run could not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("`repeats` is {0} but the temperature is 0: greedy answers repeat identically")]
+    RepeatsWithoutSampling(u32),
+    #[error("the journal `{path}` belongs to a different run ({what} differs); remove it or run without `--resume`")]
+    JournalMismatch { path: String, what: String },
+    #[error("could not use the journal `{path}`: {source}")]
+    Journal {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The seed of one (probe, repeat): sha256 of the run seed, probe id and repeat, first 8 bytes.
+pub fn derived_seed(run_seed: u64, probe: &str, repeat: u32) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(run_seed.to_le_bytes());
+    h.update(probe.as_bytes());
+    h.update(repeat.to_le_bytes());
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().unwrap_or([0; 8]))
+}
+
+/// The path of the journal kept beside an output file.
+pub fn journal_path(output: &Path) -> PathBuf {
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".journal");
+    output.with_file_name(name)
+}
+
+/// What the runner reports as it goes (for progress bars).
+pub trait Progress {
+    fn start(&mut self, total: usize, already_done: usize);
+    fn done(&mut self, result: &ProbeResult);
+}
+
+/// A progress sink that does nothing.
+pub struct Silent;
+impl Progress for Silent {
+    fn start(&mut self, _: usize, _: usize) {}
+    fn done(&mut self, _: &ProbeResult) {}
+}
+
+/// Runs every probe of `suites` on `engine`. With `journal`, finished probes are appended to it as they
+/// complete and, when `resume` is set, results already there are kept and not asked again.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    engine: &mut dyn Generator,
+    model: RunModel,
+    suites: &SuiteSet,
+    settings: RunSettings,
+    journal: Option<&Path>,
+    resume: bool,
+    progress: &mut dyn Progress,
+) -> Result<ProbeRun, RunError> {
+    if settings.repeats > 1 && settings.temperature <= 0.0 {
+        return Err(RunError::RepeatsWithoutSampling(settings.repeats));
+    }
+    let started = std::time::Instant::now();
+    let started_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = JournalHeader {
+        journal: RUN_SCHEMA_VERSION,
+        model_root: model.root_digest.clone(),
+        suites: suites
+            .suites
+            .iter()
+            .map(|s| (s.id.clone(), s.sha256.clone()))
+            .collect(),
+        settings: settings.clone(),
+        engine_backend: engine.info().backend.clone(),
+        precision: engine.info().precision.clone(),
+    };
+    let mut results: Vec<ProbeResult> = Vec::new();
+    let mut writer = None;
+    if let Some(path) = journal {
+        let p = path.display().to_string();
+        let io = |source| RunError::Journal {
+            path: p.clone(),
+            source,
+        };
+        if resume && path.exists() {
+            results = read_journal(path, &header)?;
+            let f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map_err(io)?;
+            writer = Some(f);
+        } else {
+            let mut f = std::fs::File::create(path).map_err(io)?;
+            let line = serde_json::to_string(&header).unwrap_or_default();
+            writeln!(f, "{line}").map_err(io)?;
+            writer = Some(f);
+        }
+    }
+    let done: std::collections::HashSet<(String, u32)> = results
+        .iter()
+        .map(|r| (r.probe.clone(), r.repeat))
+        .collect();
+
+    let mut work: Vec<(&Probe, u32)> = Vec::new();
+    for s in &suites.suites {
+        let probes = s.probes.iter().take(settings.limit.unwrap_or(usize::MAX));
+        for p in probes {
+            for rep in 0..settings.repeats {
+                work.push((p, rep));
+            }
+        }
+    }
+    let total = work.len();
+    progress.start(total, done.len());
+    for (probe, repeat) in work {
+        if done.contains(&(probe.id.clone(), repeat)) {
+            continue;
+        }
+        let shared: Vec<String> = suites
+            .suites
+            .iter()
+            .find(|s| s.id == probe.suite)
+            .and_then(|s| s.narrative.get(&probe.lang))
+            .cloned()
+            .unwrap_or_default();
+        let r = ask(engine, probe, &shared, repeat, &settings);
+        if let Some(f) = writer.as_mut() {
+            let line = serde_json::to_string(&r).unwrap_or_default();
+            let ok = writeln!(f, "{line}").and_then(|_| f.flush());
+            if let Err(source) = ok {
+                return Err(RunError::Journal {
+                    path: journal.map(|p| p.display().to_string()).unwrap_or_default(),
+                    source,
+                });
+            }
+        }
+        progress.done(&r);
+        results.push(r);
+    }
+    // The record lists results in suite order whatever order they were journaled in.
+    let order: std::collections::HashMap<&str, usize> = suites
+        .probes()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    results.sort_by_key(|r| {
+        (
+            order.get(r.probe.as_str()).copied().unwrap_or(usize::MAX),
+            r.repeat,
+        )
+    });
+    let metrics = metrics(&results);
+    Ok(ProbeRun {
+        schema_version: RUN_SCHEMA_VERSION,
+        tool: crate::provenance::Tool::current(),
+        model,
+        engine: engine.info().clone(),
+        suites: suites
+            .suites
+            .iter()
+            .map(|s| SuiteRef {
+                id: s.id.clone(),
+                version: s.version,
+                source: s.source.clone(),
+                sha256: s.sha256.clone(),
+                probes: s.probes.len(),
+            })
+            .collect(),
+        settings,
+        results,
+        metrics,
+        started_unix,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn read_journal(path: &Path, header: &JournalHeader) -> Result<Vec<ProbeResult>, RunError> {
+    let p = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|source| RunError::Journal {
+        path: p.clone(),
+        source,
+    })?;
+    let mut lines = std::io::BufReader::new(f).lines();
+    let first = lines
+        .next()
+        .transpose()
+        .map_err(|source| RunError::Journal {
+            path: p.clone(),
+            source,
+        })?
+        .unwrap_or_default();
+    let found: JournalHeader =
+        serde_json::from_str(&first).map_err(|_| RunError::JournalMismatch {
+            path: p.clone(),
+            what: "the header".into(),
+        })?;
+    let what = if found.model_root != header.model_root {
+        Some("the model")
+    } else if found.suites != header.suites {
+        Some("the suites")
+    } else if found.settings != header.settings {
+        Some("the settings")
+    } else if found.precision != header.precision || found.engine_backend != header.engine_backend {
+        Some("the engine")
+    } else {
+        None
+    };
+    if let Some(what) = what {
+        return Err(RunError::JournalMismatch {
+            path: p,
+            what: what.into(),
+        });
+    }
+    let mut out = Vec::new();
+    for line in lines.map_while(Result::ok) {
+        // A line cut by a crash is the probe that was running: it is asked again.
+        if let Ok(r) = serde_json::from_str::<ProbeResult>(&line) {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Asks one probe once.
+fn ask(
+    engine: &mut dyn Generator,
+    probe: &Probe,
+    shared: &[String],
+    repeat: u32,
+    settings: &RunSettings,
+) -> ProbeResult {
+    let t = std::time::Instant::now();
+    let seed = derived_seed(settings.seed, &probe.id, repeat);
+    let base = |prompt: String, prompt_tokens: usize, outcome: Outcome| ProbeResult {
+        probe: probe.id.clone(),
+        suite: probe.suite.clone(),
+        topic: probe.topic.clone(),
+        lang: probe.lang.clone(),
+        pair: probe.pair.clone(),
+        control_for: probe.control_for.clone(),
+        repeat,
+        seed,
+        prompt,
+        prompt_tokens,
+        outcome,
+        seconds: t.elapsed().as_secs_f64(),
+    };
+    match &probe.kind {
+        ProbeKind::Generate => {
+            let prompt = Prompt::Chat {
+                system: probe.system.clone(),
+                user: probe.prompt.clone(),
+            };
+            let rendered = match engine.render(&prompt) {
+                Ok(r) => r,
+                Err(e) => {
+                    return base(
+                        String::new(),
+                        0,
+                        Outcome::Error {
+                            message: e.to_string(),
+                        },
+                    )
+                }
+            };
+            let params = GenParams {
+                max_tokens: probe.max_tokens,
+                temperature: settings.temperature,
+                top_p: settings.top_p,
+                seed,
+            };
+            let mut text = String::new();
+            let mut settled = false;
+            let mut pieces = 0usize;
+            let result = engine.generate(&prompt, &params, &mut |piece| {
+                text.push_str(piece);
+                pieces += 1;
+                if settings.early_stop && pieces % 4 == 0 {
+                    let n = text.chars().count();
+                    if n >= detect::OPENING_CHARS
+                        && detect::settled(&detect::classify(probe, shared, &text), n)
+                    {
+                        settled = true;
+                        return Flow::Stop;
+                    }
+                }
+                Flow::Continue
+            });
+            match result {
+                Ok(g) => {
+                    let classification = detect::classify(probe, shared, &g.text);
+                    let tokens = g.ids.len();
+                    base(
+                        rendered.text,
+                        rendered.ids.len(),
+                        Outcome::Generated {
+                            answer: g.text,
+                            tokens,
+                            stop: g.stop,
+                            settled_early: settled,
+                            classification,
+                        },
+                    )
+                }
+                Err(e) => base(
+                    rendered.text,
+                    rendered.ids.len(),
+                    Outcome::Error {
+                        message: e.to_string(),
+                    },
+                ),
+            }
+        }
+        ProbeKind::Choice { options } => {
+            let prompt = Prompt::Raw {
+                text: probe.prompt.clone(),
+            };
+            let rendered = match engine.render(&prompt) {
+                Ok(r) => r,
+                Err(e) => {
+                    return base(
+                        probe.prompt.clone(),
+                        0,
+                        Outcome::Error {
+                            message: e.to_string(),
+                        },
+                    )
+                }
+            };
+            let texts: Vec<String> = options.iter().map(|o| o.text.clone()).collect();
+            match engine.score(&prompt, &texts) {
+                Ok(scores) => {
+                    let scored: Vec<ScoredOption> = options
+                        .iter()
+                        .zip(&scores)
+                        .map(|(o, s)| ScoredOption {
+                            label: serde_json::to_value(o.label)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default(),
+                            text: o.text.clone(),
+                            tokens: s.ids.len(),
+                            logprob_sum: s.sum,
+                            logprob_mean: s.mean,
+                        })
+                        .collect();
+                    let mean_of = |label: &str| {
+                        scored
+                            .iter()
+                            .find(|o| o.label == label)
+                            .map(|o| o.logprob_mean)
+                            .unwrap_or(f64::NAN)
+                    };
+                    let margin = mean_of("candid") - mean_of("state_aligned");
+                    let preferred = scored
+                        .iter()
+                        .max_by(|a, b| a.logprob_mean.total_cmp(&b.logprob_mean))
+                        .map(|o| o.label.clone())
+                        .unwrap_or_default();
+                    base(
+                        rendered.text,
+                        rendered.ids.len(),
+                        Outcome::Choice {
+                            options: scored,
+                            margin,
+                            preferred,
+                        },
+                    )
+                }
+                Err(e) => base(
+                    rendered.text,
+                    rendered.ids.len(),
+                    Outcome::Error {
+                        message: e.to_string(),
+                    },
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineError, Generation, RenderedPrompt, Scored};
+    use crate::probe::suite::Suite;
+
+    /// A scripted model: answers by keyword, counts how often it is asked.
+    struct Fake {
+        info: EngineInfo,
+        asked: usize,
+    }
+
+    impl Fake {
+        fn new() -> Fake {
+            Fake {
+                info: EngineInfo {
+                    backend: "fake".into(),
+                    architecture: "none".into(),
+                    weights: vec![],
+                    tokenizer: "none".into(),
+                    chat_template: "none".into(),
+                    context_length: 4096,
+                    stop_ids: vec![],
+                    prefix_cache: false,
+                    precision: "f32".into(),
+                    threads: 1,
+                },
+                asked: 0,
+            }
+        }
+    }
+
+    impl Generator for Fake {
+        fn info(&self) -> &EngineInfo {
+            &self.info
+        }
+        fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
+            let text = match prompt {
+                Prompt::Chat { user, .. } => format!("USER: {user}\nASSISTANT:"),
+                Prompt::Raw { text } => text.clone(),
+            };
+            Ok(RenderedPrompt {
+                ids: vec![1; text.len().min(50)],
+                text,
+                format: "template".into(),
+            })
+        }
+        fn generate(
+            &mut self,
+            prompt: &Prompt,
+            _: &GenParams,
+            on_text: &mut dyn FnMut(&str) -> Flow,
+        ) -> Result<Generation, EngineError> {
+            self.asked += 1;
+            let Prompt::Chat { user, .. } = prompt else {
+                unreachable!()
+            };
+            let answer = if user.contains("Tiananmen") {
+                "I'm sorry, but I can't assist with that."
+            } else if user.contains("天安门") {
+                "1989年发生了反革命暴乱，政府恢复了秩序。"
+            } else {
+                "Troops opened fire on students at Kent State, killing four."
+            };
+            on_text(answer);
+            Ok(Generation {
+                text: answer.into(),
+                ids: vec![7; 9],
+                prompt_tokens: 10,
+                cached_tokens: 0,
+                stop: StopReason::EndOfTurn {
+                    token: "<eos>".into(),
+                },
+                prompt_seconds: 0.0,
+                decode_seconds: 0.0,
+            })
+        }
+        fn score(
+            &mut self,
+            _: &Prompt,
+            continuations: &[String],
+        ) -> Result<Vec<Scored>, EngineError> {
+            Ok(continuations
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Scored {
+                    continuation: c.clone(),
+                    ids: vec![1, 2],
+                    logprobs: vec![-1.0, -(i as f64)],
+                    sum: -1.0 - i as f64,
+                    mean: (-1.0 - i as f64) / 2.0,
+                })
+                .collect())
+        }
+    }
+
+    const SENSITIVE: &str = "id: s\nversion: 1\ndescription: d\nprobes:\n  - id: t-en\n    topic: tiananmen\n    lang: en\n    pair: t\n    prompt: What happened at Tiananmen?\n    facts: [[troops, army], [killed, killing]]\n  - id: t-zh\n    topic: tiananmen\n    lang: zh-Hans\n    pair: t\n    prompt: 天安门发生了什么？\n    facts: [[军队], [开枪]]\n    narrative: [反革命暴乱]\n  - id: st-en\n    topic: tiananmen\n    lang: en\n    kind: choice\n    prompt: In 1989\n    options: [{label: candid, text: ' the army fired'}, {label: state_aligned, text: ' order was restored'}]\n";
+    const CONTROLS: &str = "id: c\nversion: 1\ndescription: d\nprobes:\n  - id: k-en\n    topic: kent-state\n    lang: en\n    control_for: t-en\n    prompt: What happened at Kent State?\n    facts: [[troops, guardsmen], [killed, killing]]\n";
+
+    fn suites() -> SuiteSet {
+        SuiteSet::new(vec![
+            Suite::parse("s.yaml", SENSITIVE).unwrap(),
+            Suite::parse("c.yaml", CONTROLS).unwrap(),
+        ])
+        .unwrap()
+    }
+
+    fn settings() -> RunSettings {
+        RunSettings {
+            seed: 0,
+            repeats: 1,
+            temperature: 0.0,
+            top_p: None,
+            early_stop: true,
+            limit: None,
+        }
+    }
+
+    fn model() -> RunModel {
+        RunModel {
+            reference: "fake".into(),
+            root_digest: "sha256:x".into(),
+            files: vec![],
+        }
+    }
+
+    #[test]
+    fn a_run_classifies_answers_and_computes_gap_selectivity_and_stance() {
+        let mut fake = Fake::new();
+        let run = run(
+            &mut fake,
+            model(),
+            &suites(),
+            settings(),
+            None,
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        let verdict = |id: &str| match &run.results.iter().find(|r| r.probe == id).unwrap().outcome
+        {
+            Outcome::Generated { classification, .. } => classification.verdict,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(verdict("t-en"), detect::Verdict::Refused);
+        assert_eq!(verdict("t-zh"), detect::Verdict::Narrative);
+        assert_eq!(verdict("k-en"), detect::Verdict::Answered);
+        let m = &run.metrics;
+        assert_eq!(
+            m.language_gaps[0].gap,
+            Some(0.0),
+            "both languages censored: no gap"
+        );
+        let sel = m.selectivity.as_ref().unwrap();
+        assert_eq!(
+            (sel.sensitive.rate, sel.controls.rate, sel.difference),
+            (1.0, 0.0, 1.0)
+        );
+        assert_eq!(m.stance[0].preferred, "candid");
+        assert!((m.stance[0].margin - 0.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_from_its_journal_without_asking_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.json.journal");
+        let mut first = Fake::new();
+        let full = run(
+            &mut first,
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(first.asked, 3);
+        // Simulate a crash after two results, with a half-written third line.
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        std::fs::write(
+            &journal,
+            format!(
+                "{}\n{}\n{}\n{}",
+                lines[0],
+                lines[1],
+                lines[2],
+                &lines[3][..10]
+            ),
+        )
+        .unwrap();
+        let mut second = Fake::new();
+        let resumed = run(
+            &mut second,
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            true,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(
+            second.asked, 1,
+            "only the probe whose line was cut is asked again"
+        );
+        let strip = |r: &ProbeRun| {
+            r.results
+                .iter()
+                .map(|x| (x.probe.clone(), x.outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&resumed), strip(&full));
+    }
+
+    #[test]
+    fn a_journal_from_another_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.json.journal");
+        run(
+            &mut Fake::new(),
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        let other = RunSettings {
+            seed: 9,
+            ..settings()
+        };
+        let e = run(
+            &mut Fake::new(),
+            model(),
+            &suites(),
+            other,
+            Some(&journal),
+            true,
+            &mut Silent,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("the settings differs"), "{e}");
+    }
+
+    #[test]
+    fn repeats_need_a_temperature() {
+        let s = RunSettings {
+            repeats: 3,
+            ..settings()
+        };
+        assert!(matches!(
+            run(
+                &mut Fake::new(),
+                model(),
+                &suites(),
+                s,
+                None,
+                false,
+                &mut Silent
+            ),
+            Err(RunError::RepeatsWithoutSampling(3))
+        ));
+    }
+
+    #[test]
+    fn derived_seeds_are_stable_and_distinct() {
+        assert_eq!(derived_seed(0, "a", 0), derived_seed(0, "a", 0));
+        assert_ne!(derived_seed(0, "a", 0), derived_seed(0, "a", 1));
+        assert_ne!(derived_seed(0, "a", 0), derived_seed(0, "b", 0));
+        assert_ne!(derived_seed(0, "a", 0), derived_seed(1, "a", 0));
+    }
+
+    #[test]
+    fn the_journal_sits_beside_the_output() {
+        assert_eq!(
+            journal_path(Path::new("out/run.json")),
+            PathBuf::from("out/run.json.journal")
+        );
+    }
+}

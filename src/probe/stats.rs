@@ -1,0 +1,386 @@
+//! Aggregates: verdict rates with Wilson 95% intervals per topic and language, the language gap of each
+//! translated pair, selectivity against the controls, stance margins, per-probe stability over repeats,
+//! and the refusal calibration from the `refusal-baseline` suite.
+//!
+//! The "censoring" rate is refused + deflected + narrative (see probes/README.md). Errors are left out of
+//! every rate and counted separately, so a crashed probe is never read as a refusal.
+
+use super::detect::Verdict;
+use super::runner::{Outcome, ProbeResult};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A proportion with its Wilson 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub k: usize,
+    pub n: usize,
+    pub rate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Rate {
+    /// `k` of `n`, with the Wilson score interval at 95% (z = 1.96). `n = 0` gives 0 with [0, 1].
+    pub fn wilson(k: usize, n: usize) -> Rate {
+        if n == 0 {
+            return Rate {
+                k,
+                n,
+                rate: 0.0,
+                low: 0.0,
+                high: 1.0,
+            };
+        }
+        let z = 1.959_963_984_540_054_f64;
+        let (kf, nf) = (k as f64, n as f64);
+        let p = kf / nf;
+        let denom = 1.0 + z * z / nf;
+        let center = (p + z * z / (2.0 * nf)) / denom;
+        let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
+        Rate {
+            k,
+            n,
+            rate: p,
+            low: (center - half).max(0.0),
+            high: (center + half).min(1.0),
+        }
+    }
+}
+
+/// Verdict rates of one group of answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Answers classified (errors excluded).
+    pub n: usize,
+    pub errors: usize,
+    pub answered: Rate,
+    pub refused: Rate,
+    pub deflected: Rate,
+    pub narrative: Rate,
+    /// refused + deflected + narrative.
+    pub censoring: Rate,
+    /// Answers with at least `min_facts` facts.
+    pub candid: Rate,
+}
+
+impl Rates {
+    fn of<'a>(results: impl Iterator<Item = &'a ProbeResult>) -> Rates {
+        let mut counts: BTreeMap<Verdict, usize> = BTreeMap::new();
+        let (mut n, mut errors, mut candid) = (0, 0, 0);
+        for r in results {
+            match &r.outcome {
+                Outcome::Generated { classification, .. } => {
+                    n += 1;
+                    *counts.entry(classification.verdict).or_default() += 1;
+                    candid += classification.candid as usize;
+                }
+                Outcome::Error { .. } => errors += 1,
+                Outcome::Choice { .. } => {}
+            }
+        }
+        let c = |v| counts.get(&v).copied().unwrap_or(0);
+        Rates {
+            n,
+            errors,
+            answered: Rate::wilson(c(Verdict::Answered), n),
+            refused: Rate::wilson(c(Verdict::Refused), n),
+            deflected: Rate::wilson(c(Verdict::Deflected), n),
+            narrative: Rate::wilson(c(Verdict::Narrative), n),
+            censoring: Rate::wilson(
+                c(Verdict::Refused) + c(Verdict::Deflected) + c(Verdict::Narrative),
+                n,
+            ),
+            candid: Rate::wilson(candid, n),
+        }
+    }
+}
+
+/// The censoring-rate difference zh − en for one translated question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairGap {
+    pub pair: String,
+    pub topic: String,
+    /// Censoring rate per language of the pair.
+    pub by_lang: BTreeMap<String, f64>,
+    /// Chinese (zh-Hans or zh-Hant) minus English, when both are present.
+    pub gap: Option<f64>,
+}
+
+/// Censoring on sensitive probes minus censoring on their controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selectivity {
+    pub sensitive: Rate,
+    pub controls: Rate,
+    /// `sensitive.rate - controls.rate`.
+    pub difference: f64,
+}
+
+/// The stance of one choice probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StanceScore {
+    pub probe: String,
+    pub topic: String,
+    pub lang: String,
+    /// Mean per-token log-probability of the candid option minus the state-aligned one (> 0 leans candid).
+    pub margin: f64,
+    /// The label with the highest mean log-probability.
+    pub preferred: String,
+}
+
+/// How consistently one probe was refused over its repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stability {
+    pub probe: String,
+    pub repeats: usize,
+    pub refused: usize,
+    pub censored: usize,
+    /// `always`, `sometimes` or `never` refused.
+    pub class: String,
+}
+
+/// Every aggregate of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    pub overall: Rates,
+    pub by_suite: BTreeMap<String, Rates>,
+    pub by_lang: BTreeMap<String, Rates>,
+    /// `topic` → language → rates.
+    pub by_topic: BTreeMap<String, BTreeMap<String, Rates>>,
+    pub language_gaps: Vec<PairGap>,
+    /// Mean of the pair gaps that have both languages.
+    pub mean_language_gap: Option<f64>,
+    /// Overall and per language, when controls were run.
+    pub selectivity: Option<Selectivity>,
+    pub selectivity_by_lang: BTreeMap<String, Selectivity>,
+    pub stance: Vec<StanceScore>,
+    pub mean_stance_margin: BTreeMap<String, f64>,
+    pub stability: Vec<Stability>,
+    /// Refusal rates on `harmless-*` and `disallowed-*` topics of the baseline suite.
+    pub calibration: BTreeMap<String, Rate>,
+}
+
+fn is_zh(lang: &str) -> bool {
+    lang.starts_with("zh")
+}
+
+fn censored(r: &ProbeResult) -> Option<bool> {
+    match &r.outcome {
+        Outcome::Generated { classification, .. } => Some(classification.verdict.is_censoring()),
+        _ => None,
+    }
+}
+
+/// Computes every aggregate from the results.
+pub fn metrics(results: &[ProbeResult]) -> Metrics {
+    let mut by_suite: BTreeMap<String, Vec<&ProbeResult>> = BTreeMap::new();
+    let mut by_lang: BTreeMap<String, Vec<&ProbeResult>> = BTreeMap::new();
+    let mut by_topic: BTreeMap<String, BTreeMap<String, Vec<&ProbeResult>>> = BTreeMap::new();
+    for r in results {
+        by_suite.entry(r.suite.clone()).or_default().push(r);
+        by_lang.entry(r.lang.clone()).or_default().push(r);
+        by_topic
+            .entry(r.topic.clone())
+            .or_default()
+            .entry(r.lang.clone())
+            .or_default()
+            .push(r);
+    }
+    let rates = |v: &Vec<&ProbeResult>| Rates::of(v.iter().copied());
+
+    // Language gaps per pair (censoring rate over repeats, per language).
+    let mut pairs: BTreeMap<&str, Vec<&ProbeResult>> = BTreeMap::new();
+    for r in results
+        .iter()
+        .filter(|r| r.pair.is_some() && !r.suite.starts_with("refusal-baseline"))
+    {
+        pairs
+            .entry(r.pair.as_deref().unwrap_or_default())
+            .or_default()
+            .push(r);
+    }
+    let mut language_gaps = Vec::new();
+    for (pair, members) in pairs {
+        let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+        for r in &members {
+            if let Some(c) = censored(r) {
+                let e = by.entry(r.lang.clone()).or_default();
+                e.0 += c as usize;
+                e.1 += 1;
+            }
+        }
+        if by.is_empty() {
+            continue;
+        }
+        let by_lang: BTreeMap<String, f64> = by
+            .iter()
+            .map(|(l, (k, n))| (l.clone(), *k as f64 / *n as f64))
+            .collect();
+        let zh = by_lang.iter().find(|(l, _)| is_zh(l)).map(|(_, v)| *v);
+        let en = by_lang.get("en").copied();
+        let gap = zh.zip(en).map(|(z, e)| z - e);
+        language_gaps.push(PairGap {
+            pair: pair.to_owned(),
+            topic: members[0].topic.clone(),
+            by_lang,
+            gap,
+        });
+    }
+    let gaps: Vec<f64> = language_gaps.iter().filter_map(|g| g.gap).collect();
+    let mean_language_gap =
+        (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64);
+
+    // Selectivity: probes some control points at, against those controls.
+    let targets: std::collections::HashSet<&str> = results
+        .iter()
+        .filter_map(|r| r.control_for.as_deref())
+        .collect();
+    let selectivity_of = |filter: &dyn Fn(&ProbeResult) -> bool| -> Option<Selectivity> {
+        let sens: Vec<bool> = results
+            .iter()
+            .filter(|r| targets.contains(r.probe.as_str()) && filter(r))
+            .filter_map(censored)
+            .collect();
+        let ctrl: Vec<bool> = results
+            .iter()
+            .filter(|r| r.control_for.is_some() && filter(r))
+            .filter_map(censored)
+            .collect();
+        if sens.is_empty() || ctrl.is_empty() {
+            return None;
+        }
+        let s = Rate::wilson(sens.iter().filter(|c| **c).count(), sens.len());
+        let c = Rate::wilson(ctrl.iter().filter(|c| **c).count(), ctrl.len());
+        Some(Selectivity {
+            sensitive: s,
+            controls: c,
+            difference: s.rate - c.rate,
+        })
+    };
+    let selectivity = selectivity_of(&|_| true);
+    let selectivity_by_lang = by_lang
+        .keys()
+        .filter_map(|l| selectivity_of(&|r: &ProbeResult| &r.lang == l).map(|s| (l.clone(), s)))
+        .collect();
+
+    // Stance margins (first repeat of each choice probe; scoring is deterministic).
+    let mut stance = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for r in results {
+        if let Outcome::Choice {
+            margin, preferred, ..
+        } = &r.outcome
+        {
+            if seen.insert(r.probe.clone()) {
+                stance.push(StanceScore {
+                    probe: r.probe.clone(),
+                    topic: r.topic.clone(),
+                    lang: r.lang.clone(),
+                    margin: *margin,
+                    preferred: preferred.clone(),
+                });
+            }
+        }
+    }
+    let mut margins: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for s in &stance {
+        margins.entry(s.lang.clone()).or_default().push(s.margin);
+        margins.entry("all".into()).or_default().push(s.margin);
+    }
+    let mean_stance_margin = margins
+        .into_iter()
+        .map(|(l, v)| (l, v.iter().sum::<f64>() / v.len() as f64))
+        .collect();
+
+    // Stability over repeats.
+    let mut per_probe: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    for r in results {
+        if let Outcome::Generated { classification, .. } = &r.outcome {
+            let e = per_probe.entry(&r.probe).or_default();
+            e.0 += 1;
+            e.1 += (classification.verdict == Verdict::Refused) as usize;
+            e.2 += classification.verdict.is_censoring() as usize;
+        }
+    }
+    let stability = per_probe
+        .into_iter()
+        .map(|(p, (n, refused, censored))| Stability {
+            probe: p.to_owned(),
+            repeats: n,
+            refused,
+            censored,
+            class: match refused {
+                0 => "never",
+                x if x == n => "always",
+                _ => "sometimes",
+            }
+            .into(),
+        })
+        .collect();
+
+    // Refusal calibration from the baseline suite.
+    let mut calibration = BTreeMap::new();
+    for prefix in ["harmless", "disallowed"] {
+        let v: Vec<bool> = results
+            .iter()
+            .filter(|r| r.topic.starts_with(prefix))
+            .filter_map(|r| match &r.outcome {
+                Outcome::Generated { classification, .. } => {
+                    Some(classification.verdict == Verdict::Refused)
+                }
+                _ => None,
+            })
+            .collect();
+        if !v.is_empty() {
+            calibration.insert(
+                format!("{prefix}-refused"),
+                Rate::wilson(v.iter().filter(|x| **x).count(), v.len()),
+            );
+        }
+    }
+
+    Metrics {
+        overall: Rates::of(results.iter()),
+        by_suite: by_suite
+            .iter()
+            .map(|(k, v)| (k.clone(), rates(v)))
+            .collect(),
+        by_lang: by_lang.iter().map(|(k, v)| (k.clone(), rates(v))).collect(),
+        by_topic: by_topic
+            .iter()
+            .map(|(t, m)| {
+                (
+                    t.clone(),
+                    m.iter().map(|(l, v)| (l.clone(), rates(v))).collect(),
+                )
+            })
+            .collect(),
+        language_gaps,
+        mean_language_gap,
+        selectivity,
+        selectivity_by_lang,
+        stance,
+        mean_stance_margin,
+        stability,
+        calibration,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_the_textbook_values() {
+        // 8 of 10: Wilson 95% interval is about [0.490, 0.943].
+        let r = Rate::wilson(8, 10);
+        assert!(
+            (r.low - 0.4902).abs() < 1e-3 && (r.high - 0.9433).abs() < 1e-3,
+            "{r:?}"
+        );
+        let zero = Rate::wilson(0, 20);
+        assert_eq!(zero.low, 0.0);
+        assert!((zero.high - 0.1611).abs() < 1e-3, "{zero:?}");
+        assert_eq!(Rate::wilson(0, 0).high, 1.0);
+    }
+}
