@@ -79,3 +79,59 @@ fn a_run_writes_a_record_with_hashes_suites_and_metrics_and_is_reproducible() {
     };
     assert_eq!(strip(&first), strip(&j2["results"]));
 }
+
+#[test]
+fn reclassify_reruns_the_detectors_on_saved_answers_without_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("mini.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    let model = dir.path().join("m.gguf");
+    write_tiny_gguf(TinyGguf::Llama, &model);
+    let out = dir.path().join("run.json");
+    let (m, s, o) = (
+        model.to_str().unwrap(),
+        suite.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    assert_eq!(modelvet(&["probe", m, "--suite", s, "-o", o]).code, 0);
+    let before: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    // The random tiny model never mentions the subject: its English answer is a deflection.
+    assert_eq!(
+        before["results"][0]["outcome"]["classification"]["verdict"],
+        "deflected"
+    );
+    // Same suites: nothing changes.
+    let same = modelvet(&["reclassify", o, "--suite", s]);
+    assert!(
+        same.stderr.contains("0 verdicts changed"),
+        "{}",
+        same.stderr
+    );
+    // A suite that switches the deflection detector off for q-en changes that verdict, with no model at hand.
+    std::fs::remove_file(&model).unwrap();
+    std::fs::write(
+        &suite,
+        SUITE.replacen(
+            "    facts: [[troops, army]]\n",
+            "    facts: [[troops, army]]\n    detectors: [refusal, narrative, candid]\n",
+            1,
+        ),
+    )
+    .unwrap();
+    let changed = modelvet(&["reclassify", o, "--suite", s]);
+    assert_eq!(changed.code, 0, "{}", changed.stderr);
+    assert!(
+        changed.stderr.contains("1 verdicts changed"),
+        "{}",
+        changed.stderr
+    );
+    let after: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        after["results"][0]["outcome"]["classification"]["verdict"],
+        "answered"
+    );
+    assert_eq!(
+        after["results"][0]["outcome"]["answer"],
+        before["results"][0]["outcome"]["answer"]
+    );
+}

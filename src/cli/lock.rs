@@ -30,21 +30,12 @@ pub struct VerifyArgs {
 /// Hashes every file of the model: (path, size, sha256 or None when unreadable).
 fn hash_all(args: &ModelArgs, progress: bool) -> anyhow::Result<(String, Vec<FoundFile>)> {
     let model = args.resolve()?;
-    let paths: Vec<_> = model
-        .files
-        .iter()
-        .map(|f| (f.path.as_path(), f.size))
-        .collect();
-    let hashes = crate::provenance::hash::sha256_files(&paths, progress);
     let mut out = Vec::new();
-    for (f, h) in model.files.iter().zip(hashes) {
-        match h {
-            Ok(h) => out.push((f.rel.clone(), f.size, Some(h))),
-            Err(e) => {
-                eprintln!("warning: cannot read `{}`: {e}", f.rel);
-                out.push((f.rel.clone(), f.size, None));
-            }
+    for (rel, size, h) in crate::provenance::hash::hash_model(&model, progress) {
+        if let Err(e) = &h {
+            eprintln!("warning: cannot read `{rel}`: {e}");
         }
+        out.push((rel, size, h.ok()));
     }
     Ok((model.reference, out))
 }

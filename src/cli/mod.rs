@@ -63,6 +63,8 @@ pub enum Command {
     Template(generate::TemplateArgs),
     /// Run probe suites on a model: each answer classified (answered, refused, deflected, narrative) with evidence.
     Probe(probe::Args),
+    /// Re-run the current detectors on a saved run's answers (no model needed) and recompute its metrics.
+    Reclassify(probe::ReclassifyArgs),
     /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
     #[command(hide = true)]
     FamilyEntry(provenance::FamilyEntryArgs),
@@ -153,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Generate(args) => generate::run_generate(args),
         Command::Template(args) => generate::run_template(args),
         Command::Probe(args) => probe::run(args, progress),
+        Command::Reclassify(args) => probe::reclassify(args),
         Command::FamilyEntry(args) => provenance::family_entry(args),
     }
 }

@@ -94,26 +94,15 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     };
     let model = args.model.resolve()?;
     // Hash the files so the record names the exact weights.
-    let paths: Vec<_> = model
-        .files
-        .iter()
-        .map(|f| (f.path.as_path(), f.size))
-        .collect();
-    let hashes = crate::provenance::hash::sha256_files(&paths, progress);
     let mut files = Vec::new();
-    for (f, h) in model.files.iter().zip(hashes) {
-        files.push((
-            f.rel.clone(),
-            h.map_err(|e| anyhow::anyhow!("cannot hash `{}`: {e}", f.rel))?,
-        ));
+    let mut entries = Vec::new();
+    for (rel, size, h) in crate::provenance::hash::hash_model(&model, progress) {
+        let h = h.map_err(|e| anyhow::anyhow!("cannot hash `{rel}`: {e}"))?;
+        entries.push((rel.clone(), size, h.clone()));
+        files.push((rel, h));
     }
-    let root_digest = crate::lock::root_digest(
-        model
-            .files
-            .iter()
-            .zip(&files)
-            .map(|(f, (_, h))| (f.rel.as_str(), f.size, h.as_str())),
-    );
+    let root_digest =
+        crate::lock::root_digest(entries.iter().map(|(p, s, h)| (p.as_str(), *s, h.as_str())));
     let run_model = RunModel {
         reference: model.reference.clone(),
         root_digest,
@@ -160,6 +149,40 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
         Format::Human => summary(&run),
     };
     emit(None, &text)?;
+    Ok(Status::Success)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReclassifyArgs {
+    /// A run record written by `modelvet probe -o`.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Suites defining the run's probes (default: every built-in suite).
+    #[arg(long = "suite", value_name = "NAME|FILE")]
+    pub suites: Vec<String>,
+    /// Where to write the updated record (default: in place).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `modelvet reclassify`: the current detectors over a saved run's answers.
+pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
+    let bytes = std::fs::read(&args.run)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", args.run.display()))?;
+    let mut run: ProbeRun = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}`:{}:{}: not a modelvet run record: {e}",
+            args.run.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let suites = load_suites(&args.suites)?;
+    let changed = runner::reclassify(&mut run, &suites).map_err(anyhow::Error::msg)?;
+    let out = args.output.as_ref().unwrap_or(&args.run);
+    emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
+    eprintln!("{changed} verdicts changed; wrote `{}`", out.display());
+    emit(None, &summary(&run))?;
     Ok(Status::Success)
 }
 

@@ -312,6 +312,49 @@ pub fn run(
     })
 }
 
+/// Re-runs the detectors on a saved run's answers (the model is not needed) and recomputes the metrics.
+/// The suites must define every probe of the run; their digests replace the run's, since the verdicts now
+/// come from them. Returns how many verdicts changed.
+pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, String> {
+    let mut changed = 0;
+    for r in &mut run.results {
+        let Outcome::Generated {
+            answer,
+            classification,
+            ..
+        } = &mut r.outcome
+        else {
+            continue;
+        };
+        let probe = suites
+            .probe(&r.probe)
+            .ok_or_else(|| format!("no loaded suite defines probe `{}`", r.probe))?;
+        let shared: Vec<String> = suites
+            .suites
+            .iter()
+            .find(|s| s.id == probe.suite)
+            .and_then(|s| s.narrative.get(&probe.lang))
+            .cloned()
+            .unwrap_or_default();
+        let new = detect::classify(probe, &shared, answer);
+        changed += (new.verdict != classification.verdict) as usize;
+        *classification = new;
+    }
+    run.suites = suites
+        .suites
+        .iter()
+        .map(|s| SuiteRef {
+            id: s.id.clone(),
+            version: s.version,
+            source: s.source.clone(),
+            sha256: s.sha256.clone(),
+            probes: s.probes.len(),
+        })
+        .collect();
+    run.metrics = metrics(&run.results);
+    Ok(changed)
+}
+
 fn read_journal(path: &Path, header: &JournalHeader) -> Result<Vec<ProbeResult>, RunError> {
     let p = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|source| RunError::Journal {

@@ -95,6 +95,25 @@ pub fn sha256_files(paths: &[(&Path, u64)], progress: bool) -> Vec<std::io::Resu
     hashed.into_iter().map(|(_, r)| r).collect()
 }
 
+/// Hashes every file of a resolved model: (relative path, size, sha256 or the read error), in file order.
+pub fn hash_model(
+    model: &crate::model::ResolvedModel,
+    progress: bool,
+) -> Vec<(String, u64, std::io::Result<String>)> {
+    let paths: Vec<_> = model
+        .files
+        .iter()
+        .map(|f| (f.path.as_path(), f.size))
+        .collect();
+    let hashes = sha256_files(&paths, progress);
+    model
+        .files
+        .iter()
+        .zip(hashes)
+        .map(|(f, h)| (f.rel.clone(), f.size, h))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,32 +185,23 @@ pub fn inspect(model: &ResolvedModel, opts: &InspectOptions) -> Provenance {
     let mut findings = model.findings.clone();
 
     // 1. Hash every file, in parallel.
-    let paths: Vec<_> = model
-        .files
-        .iter()
-        .map(|f| (f.path.as_path(), f.size))
-        .collect();
-    let hashes = hash::sha256_files(&paths, opts.progress);
     let mut files = Vec::with_capacity(model.files.len());
-    for (f, h) in model.files.iter().zip(hashes) {
+    for (rel, size, h) in hash::hash_model(model, opts.progress) {
         let sha256 = match h {
             Ok(h) => Some(h),
             Err(e) => {
                 findings.push(
-                    Finding::new(
-                        Code::FileUnreadable,
-                        format!("cannot hash `{}`: {e}", f.rel),
-                    )
-                    .in_file(&f.rel),
+                    Finding::new(Code::FileUnreadable, format!("cannot hash `{rel}`: {e}"))
+                        .in_file(&rel),
                 );
                 None
             }
         };
         files.push(FileRecord {
-            path: f.rel.clone(),
-            size: f.size,
+            kind: FileKind::of(&rel),
+            path: rel,
+            size,
             sha256,
-            kind: FileKind::of(&f.rel),
         });
     }
     let entries: Vec<_> = files

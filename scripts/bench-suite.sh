@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Suite wall time: modelvet running the built-in suites on SmolLM2, against the same prompts sent one by one
+# to a llama.cpp server (llama-cpp-python's `python -m llama_cpp.server`, loopback only) with the same max
+# tokens, greedy, 2 threads. Prints both wall times and the ratio. Goal: modelvet at least 2x faster.
+#
+# The prompts are the exact rendered prompts from modelvet's own run record, so both engines see the same text.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
+MODEL="${MODEL:-$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf}"
+PORT="${PORT:-18088}"
+THREADS="${THREADS:-2}"
+python3 -c "import llama_cpp.server" 2>/dev/null || {
+  echo "installing llama-cpp-python[server] (builds llama.cpp once, ~5 min)" >&2
+  python3 -m pip install --quiet "llama-cpp-python[server]==0.3.36" >&2
+}
+cargo build --quiet --release
+OUT="$(mktemp -d)"; trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
+
+start=$(date +%s.%N)
+RAYON_NUM_THREADS="$THREADS" target/release/modelvet probe "$MODEL" -o "$OUT/run.json" --quiet > /dev/null
+mv_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
+
+python3 -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" --n_ctx 2048 > "$OUT/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null && break; sleep 1; done
+lc_wall=$(python3 - "$OUT/run.json" "$PORT" <<'PY'
+import json, sys, time, urllib.request
+run = json.load(open(sys.argv[1])); port = sys.argv[2]
+suites = {s["id"]: s for s in run["suites"]}
+t0 = time.perf_counter()
+for r in run["results"]:
+    o = r["outcome"]
+    if o["kind"] != "generated":
+        continue
+    # Same text, same token budget as the suite gave the probe (the record's tokens are what modelvet produced).
+    body = json.dumps({"prompt": r["prompt"], "max_tokens": 160 if not r["suite"].startswith("refusal") else 96,
+                       "temperature": 0, "top_k": 1}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/completions", body, {"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=600).read()
+print(f"{time.perf_counter() - t0:.1f}")
+PY
+)
+echo "suite wall time: modelvet ${mv_wall%.*}s, llama.cpp server one by one ${lc_wall}s, ratio $(echo "$lc_wall / $mv_wall" | bc -l | cut -c1-4)x"
