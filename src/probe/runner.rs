@@ -96,6 +96,23 @@ pub struct SuiteRef {
     pub probes: usize,
 }
 
+impl SuiteRef {
+    /// The references of every suite of a set.
+    pub fn all(suites: &SuiteSet) -> Vec<SuiteRef> {
+        suites
+            .suites
+            .iter()
+            .map(|s| SuiteRef {
+                id: s.id.clone(),
+                version: s.version,
+                source: s.source.clone(),
+                sha256: s.sha256.clone(),
+                probes: s.probes.len(),
+            })
+            .collect()
+    }
+}
+
 /// The model a run was made on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunModel {
@@ -254,14 +271,8 @@ pub fn run(
         if done.contains(&(probe.id.clone(), repeat)) {
             continue;
         }
-        let shared: Vec<String> = suites
-            .suites
-            .iter()
-            .find(|s| s.id == probe.suite)
-            .and_then(|s| s.narrative.get(&probe.lang))
-            .cloned()
-            .unwrap_or_default();
-        let r = ask(engine, probe, &shared, repeat, &settings);
+        let shared = suites.shared_narrative(probe);
+        let r = ask(engine, probe, shared, repeat, &settings);
         if let Some(f) = writer.as_mut() {
             let line = serde_json::to_string(&r).unwrap_or_default();
             let ok = writeln!(f, "{line}").and_then(|_| f.flush());
@@ -293,17 +304,7 @@ pub fn run(
         tool: crate::provenance::Tool::current(),
         model,
         engine: engine.info().clone(),
-        suites: suites
-            .suites
-            .iter()
-            .map(|s| SuiteRef {
-                id: s.id.clone(),
-                version: s.version,
-                source: s.source.clone(),
-                sha256: s.sha256.clone(),
-                probes: s.probes.len(),
-            })
-            .collect(),
+        suites: SuiteRef::all(suites),
         settings,
         results,
         metrics,
@@ -329,28 +330,12 @@ pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, String
         let probe = suites
             .probe(&r.probe)
             .ok_or_else(|| format!("no loaded suite defines probe `{}`", r.probe))?;
-        let shared: Vec<String> = suites
-            .suites
-            .iter()
-            .find(|s| s.id == probe.suite)
-            .and_then(|s| s.narrative.get(&probe.lang))
-            .cloned()
-            .unwrap_or_default();
-        let new = detect::classify(probe, &shared, answer);
+        let shared = suites.shared_narrative(probe);
+        let new = detect::classify(probe, shared, answer);
         changed += (new.verdict != classification.verdict) as usize;
         *classification = new;
     }
-    run.suites = suites
-        .suites
-        .iter()
-        .map(|s| SuiteRef {
-            id: s.id.clone(),
-            version: s.version,
-            source: s.source.clone(),
-            sha256: s.sha256.clone(),
-            probes: s.probes.len(),
-        })
-        .collect();
+    run.suites = SuiteRef::all(suites);
     run.metrics = metrics(&run.results);
     Ok(changed)
 }

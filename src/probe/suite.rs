@@ -758,6 +758,16 @@ impl SuiteSet {
         self.suites.iter().flat_map(|s| s.probes.iter())
     }
 
+    /// The shared narrative markers of a probe's suite, in the probe's language.
+    pub fn shared_narrative(&self, probe: &Probe) -> &[String] {
+        self.suites
+            .iter()
+            .find(|s| s.id == probe.suite)
+            .and_then(|s| s.narrative.get(&probe.lang))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
     pub fn probe(&self, id: &str) -> Option<&Probe> {
         self.probes().find(|p| p.id == id)
     }
