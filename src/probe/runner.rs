@@ -387,7 +387,7 @@ fn read_journal(path: &Path, header: &JournalHeader) -> Result<Vec<ProbeResult>,
     Ok(out)
 }
 
-/// Asks one probe once.
+/// Asks one probe once. Errors become `Outcome::Error`, never a missing result.
 fn ask(
     engine: &mut dyn Generator,
     probe: &Probe,
@@ -397,7 +397,35 @@ fn ask(
 ) -> ProbeResult {
     let t = std::time::Instant::now();
     let seed = derived_seed(settings.seed, &probe.id, repeat);
-    let base = |prompt: String, prompt_tokens: usize, outcome: Outcome| ProbeResult {
+    let prompt = match &probe.kind {
+        ProbeKind::Generate => Prompt::Chat {
+            system: probe.system.clone(),
+            user: probe.prompt.clone(),
+        },
+        ProbeKind::Choice { .. } => Prompt::Raw {
+            text: probe.prompt.clone(),
+        },
+    };
+    let (text, prompt_tokens, outcome) = match engine.render(&prompt) {
+        Err(e) => (
+            probe.prompt.clone(),
+            0,
+            Outcome::Error {
+                message: e.to_string(),
+            },
+        ),
+        Ok(rendered) => {
+            let outcome = match &probe.kind {
+                ProbeKind::Generate => generate(engine, probe, shared, &prompt, seed, settings),
+                ProbeKind::Choice { options } => choose(engine, &prompt, options),
+            };
+            let outcome = outcome.unwrap_or_else(|e| Outcome::Error {
+                message: e.to_string(),
+            });
+            (rendered.text, rendered.ids.len(), outcome)
+        }
+    };
+    ProbeResult {
         probe: probe.id.clone(),
         suite: probe.suite.clone(),
         topic: probe.topic.clone(),
@@ -406,143 +434,96 @@ fn ask(
         control_for: probe.control_for.clone(),
         repeat,
         seed,
-        prompt,
+        prompt: text,
         prompt_tokens,
         outcome,
         seconds: t.elapsed().as_secs_f64(),
-    };
-    match &probe.kind {
-        ProbeKind::Generate => {
-            let prompt = Prompt::Chat {
-                system: probe.system.clone(),
-                user: probe.prompt.clone(),
-            };
-            let rendered = match engine.render(&prompt) {
-                Ok(r) => r,
-                Err(e) => {
-                    return base(
-                        String::new(),
-                        0,
-                        Outcome::Error {
-                            message: e.to_string(),
-                        },
-                    )
-                }
-            };
-            let params = GenParams {
-                max_tokens: probe.max_tokens,
-                temperature: settings.temperature,
-                top_p: settings.top_p,
-                seed,
-            };
-            let mut text = String::new();
-            let mut settled = false;
-            let mut pieces = 0usize;
-            let result = engine.generate(&prompt, &params, &mut |piece| {
-                text.push_str(piece);
-                pieces += 1;
-                if settings.early_stop && pieces % 4 == 0 {
-                    let n = text.chars().count();
-                    if n >= detect::OPENING_CHARS
-                        && detect::settled(&detect::classify(probe, shared, &text), n)
-                    {
-                        settled = true;
-                        return Flow::Stop;
-                    }
-                }
-                Flow::Continue
-            });
-            match result {
-                Ok(g) => {
-                    let classification = detect::classify(probe, shared, &g.text);
-                    let tokens = g.ids.len();
-                    base(
-                        rendered.text,
-                        rendered.ids.len(),
-                        Outcome::Generated {
-                            answer: g.text,
-                            tokens,
-                            stop: g.stop,
-                            settled_early: settled,
-                            classification,
-                        },
-                    )
-                }
-                Err(e) => base(
-                    rendered.text,
-                    rendered.ids.len(),
-                    Outcome::Error {
-                        message: e.to_string(),
-                    },
-                ),
-            }
-        }
-        ProbeKind::Choice { options } => {
-            let prompt = Prompt::Raw {
-                text: probe.prompt.clone(),
-            };
-            let rendered = match engine.render(&prompt) {
-                Ok(r) => r,
-                Err(e) => {
-                    return base(
-                        probe.prompt.clone(),
-                        0,
-                        Outcome::Error {
-                            message: e.to_string(),
-                        },
-                    )
-                }
-            };
-            let texts: Vec<String> = options.iter().map(|o| o.text.clone()).collect();
-            match engine.score(&prompt, &texts) {
-                Ok(scores) => {
-                    let scored: Vec<ScoredOption> = options
-                        .iter()
-                        .zip(&scores)
-                        .map(|(o, s)| ScoredOption {
-                            label: serde_json::to_value(o.label)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default(),
-                            text: o.text.clone(),
-                            tokens: s.ids.len(),
-                            logprob_sum: s.sum,
-                            logprob_mean: s.mean,
-                        })
-                        .collect();
-                    let mean_of = |label: &str| {
-                        scored
-                            .iter()
-                            .find(|o| o.label == label)
-                            .map(|o| o.logprob_mean)
-                            .unwrap_or(f64::NAN)
-                    };
-                    let margin = mean_of("candid") - mean_of("state_aligned");
-                    let preferred = scored
-                        .iter()
-                        .max_by(|a, b| a.logprob_mean.total_cmp(&b.logprob_mean))
-                        .map(|o| o.label.clone())
-                        .unwrap_or_default();
-                    base(
-                        rendered.text,
-                        rendered.ids.len(),
-                        Outcome::Choice {
-                            options: scored,
-                            margin,
-                            preferred,
-                        },
-                    )
-                }
-                Err(e) => base(
-                    rendered.text,
-                    rendered.ids.len(),
-                    Outcome::Error {
-                        message: e.to_string(),
-                    },
-                ),
-            }
-        }
     }
+}
+
+/// A generate probe: the answer, stopped early once its verdict is settled, and its classification.
+fn generate(
+    engine: &mut dyn Generator,
+    probe: &Probe,
+    shared: &[String],
+    prompt: &Prompt,
+    seed: u64,
+    settings: &RunSettings,
+) -> Result<Outcome, crate::engine::EngineError> {
+    let params = GenParams {
+        max_tokens: probe.max_tokens,
+        temperature: settings.temperature,
+        top_p: settings.top_p,
+        seed,
+    };
+    let mut text = String::new();
+    let mut settled = false;
+    let mut pieces = 0usize;
+    let g = engine.generate(prompt, &params, &mut |piece| {
+        text.push_str(piece);
+        pieces += 1;
+        if settings.early_stop && pieces % 4 == 0 {
+            let n = text.chars().count();
+            if n >= detect::OPENING_CHARS
+                && detect::settled(&detect::classify(probe, shared, &text), n)
+            {
+                settled = true;
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    })?;
+    let classification = detect::classify(probe, shared, &g.text);
+    Ok(Outcome::Generated {
+        tokens: g.ids.len(),
+        answer: g.text,
+        stop: g.stop,
+        settled_early: settled,
+        classification,
+    })
+}
+
+/// A choice probe: every option scored as a continuation of the prompt; the margin is candid minus
+/// state-aligned mean log-probability per token.
+fn choose(
+    engine: &mut dyn Generator,
+    prompt: &Prompt,
+    options: &[super::suite::ChoiceOption],
+) -> Result<Outcome, crate::engine::EngineError> {
+    let texts: Vec<String> = options.iter().map(|o| o.text.clone()).collect();
+    let scores = engine.score(prompt, &texts)?;
+    let scored: Vec<ScoredOption> = options
+        .iter()
+        .zip(&scores)
+        .map(|(o, s)| ScoredOption {
+            label: serde_json::to_value(o.label)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            text: o.text.clone(),
+            tokens: s.ids.len(),
+            logprob_sum: s.sum,
+            logprob_mean: s.mean,
+        })
+        .collect();
+    let mean_of = |label: &str| {
+        scored
+            .iter()
+            .find(|o| o.label == label)
+            .map(|o| o.logprob_mean)
+            .unwrap_or(f64::NAN)
+    };
+    let margin = mean_of("candid") - mean_of("state_aligned");
+    let preferred = scored
+        .iter()
+        .max_by(|a, b| a.logprob_mean.total_cmp(&b.logprob_mean))
+        .map(|o| o.label.clone())
+        .unwrap_or_default();
+    Ok(Outcome::Choice {
+        options: scored,
+        margin,
+        preferred,
+    })
 }
 
 #[cfg(test)]
