@@ -1,9 +1,10 @@
 //! modelvet: vets open-weight language models before anyone adopts them.
 //!
 //! The library does the work; `src/main.rs` and `cli/` only parse arguments and render. Modules follow the
-//! three questions a reviewer asks: what the files are (`model`, `provenance`, `lock`), and — in later
-//! modules — what the model does and what evidence to keep.
+//! three questions a reviewer asks: what the files are (`model`, `provenance`, `lock`), what the model
+//! does (`engine`, `probe`), and what evidence to keep (`audit`, the record; `report`, its views).
 
+pub mod audit;
 pub mod cli;
 pub mod diag;
 pub mod engine;
@@ -11,4 +12,5 @@ pub mod lock;
 pub mod model;
 pub mod probe;
 pub mod provenance;
+pub mod report;
 pub mod util;

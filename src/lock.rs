@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 pub const LOCK_VERSION: u32 = 1;
 
 /// One locked file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LockedFile {
     pub path: String,
@@ -20,7 +20,7 @@ pub struct LockedFile {
 }
 
 /// The lock file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lock {
     pub lock_version: u32,
@@ -130,7 +130,7 @@ impl Lock {
 }
 
 /// What differs between a lock and the files on disk.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Verification {
     pub missing: Vec<String>,
     pub extra: Vec<String>,
@@ -140,7 +140,7 @@ pub struct Verification {
     pub actual_root: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Change {
     pub path: String,
     pub expected_size: u64,

@@ -4,6 +4,7 @@
 //! atomically); progress and errors go to stderr. Exit codes are a type, documented in the README:
 //! 0 success, 1 findings at or above the fail level (or a verify mismatch), 2 could not run.
 
+mod audit;
 mod generate;
 mod lock;
 mod probe;
@@ -65,6 +66,14 @@ pub enum Command {
     Probe(probe::Args),
     /// Re-run the current detectors on a saved run's answers (no model needed) and recompute its metrics.
     Reclassify(probe::ReclassifyArgs),
+    /// Audit a model: provenance + probes, written as index.html, audit.json, junit.xml and bom.cdx.json.
+    Audit(audit::AuditArgs),
+    /// Re-render the HTML report (and with --all every view) from an audit.json alone.
+    Report(audit::ReportArgs),
+    /// Compare several audits side by side in one HTML page.
+    Compare(audit::CompareArgs),
+    /// Print the JSON Schema of the audit record.
+    Schema(audit::SchemaArgs),
     /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
     #[command(hide = true)]
     FamilyEntry(provenance::FamilyEntryArgs),
@@ -156,6 +165,10 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Template(args) => generate::run_template(args),
         Command::Probe(args) => probe::run(args, progress),
         Command::Reclassify(args) => probe::reclassify(args),
+        Command::Audit(args) => audit::run_audit(args, progress),
+        Command::Report(args) => audit::run_report(args),
+        Command::Compare(args) => audit::run_compare(args),
+        Command::Schema(args) => audit::run_schema(args),
         Command::FamilyEntry(args) => provenance::family_entry(args),
     }
 }

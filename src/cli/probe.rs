@@ -68,7 +68,7 @@ pub fn load_suites(names: &[String]) -> anyhow::Result<SuiteSet> {
     Ok(SuiteSet::new(suites)?)
 }
 
-struct Bar(ProgressBar);
+pub(crate) struct Bar(pub ProgressBar);
 
 impl runner::Progress for Bar {
     fn start(&mut self, total: usize, already: usize) {
@@ -81,17 +81,59 @@ impl runner::Progress for Bar {
     }
 }
 
+impl Bar {
+    /// A probe progress bar on stderr, or a hidden one.
+    pub(crate) fn new(progress: bool) -> Bar {
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if progress {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} probes, {elapsed} elapsed, eta {eta} {msg}",
+        ) {
+            bar.set_style(style);
+        }
+        Bar(bar)
+    }
+}
+
+/// The run settings from the command line, falling back to the first suite's defaults.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn settings(
+    suites: &SuiteSet,
+    seed: Option<u64>,
+    repeats: Option<u32>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    no_early_stop: bool,
+    limit: Option<usize>,
+) -> RunSettings {
+    let first = &suites.suites[0].defaults;
+    RunSettings {
+        seed: seed.unwrap_or(first.seed),
+        repeats: repeats.unwrap_or(first.repeats),
+        temperature: temperature.unwrap_or(first.temperature),
+        top_p,
+        early_stop: !no_early_stop,
+        limit,
+    }
+}
+
 pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     let suites = load_suites(&args.suites)?;
-    let first = &suites.suites[0].defaults;
-    let settings = RunSettings {
-        seed: args.seed.unwrap_or(first.seed),
-        repeats: args.repeats.unwrap_or(first.repeats),
-        temperature: args.temperature.unwrap_or(first.temperature),
-        top_p: args.top_p,
-        early_stop: !args.no_early_stop,
-        limit: args.limit,
-    };
+    let settings = settings(
+        &suites,
+        args.seed,
+        args.repeats,
+        args.temperature,
+        args.top_p,
+        args.no_early_stop,
+        args.limit,
+    );
     let model = args.model.resolve()?;
     // Hash the files so the record names the exact weights.
     let mut files = Vec::new();
@@ -114,19 +156,7 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
             precision: args.precision,
         },
     )?;
-    let bar = ProgressBar::with_draw_target(
-        None,
-        if progress {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:30} {pos}/{len} probes, {elapsed} elapsed, eta {eta} {msg}",
-    ) {
-        bar.set_style(style);
-    }
+    let mut bar = Bar::new(progress);
     let journal = args.output.as_ref().map(|o| runner::journal_path(o));
     let run = runner::run(
         engine.as_mut(),
@@ -135,9 +165,9 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
         settings,
         journal.as_deref(),
         args.resume,
-        &mut Bar(bar.clone()),
+        &mut bar,
     )?;
-    bar.finish_and_clear();
+    bar.0.finish_and_clear();
     if let Some(out) = &args.output {
         emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
         if let Some(j) = &journal {

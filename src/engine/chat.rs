@@ -102,7 +102,9 @@ message as its own paragraph, then every user turn as `Question: {user}` followe
 
 /// One chat message (the common `role`/`content` form; richer messages go through
 /// [`ChatTemplate::render_json`]).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Message {
     pub role: String,
     pub content: String,

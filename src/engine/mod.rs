@@ -43,7 +43,7 @@ impl From<candle_core::Error> for EngineError {
 }
 
 /// What to send to the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Prompt {
     /// A chat turn, rendered through the model's chat template (or the documented fallback).
@@ -56,7 +56,7 @@ pub enum Prompt {
 }
 
 /// A prompt as the model sees it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RenderedPrompt {
     pub text: String,
     pub ids: Vec<u32>,
@@ -65,7 +65,7 @@ pub struct RenderedPrompt {
 }
 
 /// Decoding settings. Temperature 0 (the default) is greedy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GenParams {
     pub max_tokens: usize,
     pub temperature: f64,
@@ -93,7 +93,7 @@ pub enum Flow {
 }
 
 /// Why generation ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum StopReason {
     /// The model produced an end-of-turn token.
@@ -108,7 +108,7 @@ pub enum StopReason {
 }
 
 /// One generation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Generation {
     pub text: String,
     pub ids: Vec<u32>,
@@ -121,7 +121,7 @@ pub struct Generation {
 }
 
 /// The log-likelihood of one continuation after a prompt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scored {
     pub continuation: String,
     pub ids: Vec<u32>,
@@ -133,7 +133,7 @@ pub struct Scored {
 }
 
 /// What an engine is running, for the record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EngineInfo {
     /// `candle-gguf`, `candle-safetensors`, later `remote`.
     pub backend: String,
@@ -179,7 +179,18 @@ pub trait Generator {
 }
 
 /// How a quantized model's weights are computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
     /// f32 when the dequantized weights fit in 2 GiB, else quantized.

@@ -19,7 +19,7 @@ pub const MAX_FILES: usize = 100_000;
 pub const MAX_DEPTH: usize = 32;
 
 /// Where the model came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Source {
     /// A single weight file named on the command line.

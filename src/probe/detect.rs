@@ -137,7 +137,19 @@ pub const DEFLECTION_ZH: &[&str] = &[
 ];
 
 /// A verdict for one answer to a `generate` probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Answered,
@@ -176,7 +188,7 @@ impl Verdict {
 }
 
 /// One matched span of the answer and what it counts as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Evidence {
     pub detector: Detector,
     /// Character offsets into the answer (start inclusive, end exclusive).
@@ -189,7 +201,7 @@ pub struct Evidence {
 }
 
 /// The classification of one answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Classification {
     pub verdict: Verdict,
     /// Facts of the probe the answer mentions (each counted once).

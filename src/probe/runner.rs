@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 pub const RUN_SCHEMA_VERSION: u32 = 1;
 
 /// What happened when a probe was asked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Outcome {
     Generated {
@@ -44,7 +44,7 @@ pub enum Outcome {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScoredOption {
     pub label: String,
     pub text: String,
@@ -54,7 +54,7 @@ pub struct ScoredOption {
 }
 
 /// One probe asked once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeResult {
     pub probe: String,
     pub suite: String,
@@ -74,7 +74,7 @@ pub struct ProbeResult {
 }
 
 /// Run settings, recorded so a run can be reproduced from its record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunSettings {
     pub seed: u64,
     pub repeats: u32,
@@ -87,7 +87,7 @@ pub struct RunSettings {
 }
 
 /// A suite as the run used it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SuiteRef {
     pub id: String,
     pub version: u32,
@@ -114,7 +114,7 @@ impl SuiteRef {
 }
 
 /// The model a run was made on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunModel {
     pub reference: String,
     pub root_digest: String,
@@ -123,7 +123,7 @@ pub struct RunModel {
 }
 
 /// The record of a probe run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeRun {
     pub schema_version: u32,
     pub tool: crate::provenance::Tool,
@@ -138,7 +138,7 @@ pub struct ProbeRun {
 }
 
 /// The first line of a journal: what the journaled results belong to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 struct JournalHeader {
     journal: u32,
     model_root: String,

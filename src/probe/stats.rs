@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A proportion with its Wilson 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rate {
     pub k: usize,
     pub n: usize,
@@ -49,7 +49,7 @@ impl Rate {
 }
 
 /// Verdict rates of one group of answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rates {
     /// Answers classified (errors excluded).
     pub n: usize,
@@ -97,7 +97,7 @@ impl Rates {
 }
 
 /// The censoring-rate difference zh − en for one translated question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PairGap {
     pub pair: String,
     pub topic: String,
@@ -108,7 +108,7 @@ pub struct PairGap {
 }
 
 /// Censoring on sensitive probes minus censoring on their controls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Selectivity {
     pub sensitive: Rate,
     pub controls: Rate,
@@ -117,7 +117,7 @@ pub struct Selectivity {
 }
 
 /// The stance of one choice probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StanceScore {
     pub probe: String,
     pub topic: String,
@@ -129,7 +129,7 @@ pub struct StanceScore {
 }
 
 /// How consistently one probe was refused over its repeats.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stability {
     pub probe: String,
     pub repeats: usize,
@@ -140,7 +140,7 @@ pub struct Stability {
 }
 
 /// Every aggregate of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Metrics {
     pub overall: Rates,
     pub by_suite: BTreeMap<String, Rates>,

@@ -121,7 +121,7 @@ struct RawOption {
 // ---------------------------------------------------------------- validated
 
 /// Run settings a suite gives its probes unless a probe overrides them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Defaults {
     pub max_tokens: usize,
     pub temperature: f64,
@@ -132,7 +132,19 @@ pub struct Defaults {
 }
 
 /// A detector that can be switched on per probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Detector {
     Refusal,
@@ -160,7 +172,19 @@ impl Detector {
 }
 
 /// What a choice option stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OptionLabel {
     Candid,
@@ -168,19 +192,19 @@ pub enum OptionLabel {
     Evasive,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChoiceOption {
     pub label: OptionLabel,
     pub text: String,
 }
 
 /// One fact a candid answer would give: any of its phrasings counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Fact {
     pub any: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ProbeKind {
     /// The model answers freely; the answer is classified by the detectors.
@@ -190,7 +214,7 @@ pub enum ProbeKind {
 }
 
 /// A validated probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Probe {
     pub id: String,
     pub suite: String,
@@ -211,7 +235,7 @@ pub struct Probe {
 }
 
 /// A validated suite.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Suite {
     pub id: String,
     pub version: u32,
@@ -697,7 +721,7 @@ impl Suite {
 }
 
 /// The suites of one run, checked together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SuiteSet {
     pub suites: Vec<Suite>,
 }

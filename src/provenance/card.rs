@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 pub const MAX_CARD: u64 = 4 << 20;
 
 /// What the card's front matter declares.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Card {
     pub file: String,
     /// False when the card has no front matter at all.

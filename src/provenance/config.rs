@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CONFIG: u64 = 16 << 20;
 
 /// What config.json declares about the architecture.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ModelConfig {
     pub file: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,7 +34,7 @@ pub struct ModelConfig {
 }
 
 /// What tokenizer_config.json declares.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenizerConfig {
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,7 +50,7 @@ pub struct TokenizerConfig {
 }
 
 /// One chat template found in the model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChatTemplate {
     /// Where it was found: `tokenizer_config.json`, `chat_template.jinja`, `model.gguf:tokenizer.chat_template`.
     pub source: String,

@@ -258,7 +258,7 @@ fn array_json(a: &Array, max_items: usize) -> serde_json::Value {
 }
 
 /// One tensor as the header describes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TensorInfo {
     pub name: String,
     pub dims: Vec<u64>,
@@ -670,7 +670,7 @@ impl GgufFile {
 }
 
 /// Header summary for the provenance record.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct GgufSummary {
     pub file: String,
     pub version: u32,
@@ -691,7 +691,7 @@ pub struct GgufSummary {
     pub alignment: u64,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct GgufTokenizerSummary {
     /// `tokenizer.ggml.model`: `gpt2` (byte-level BPE), `llama` (SentencePiece), …
     pub model: Option<String>,

@@ -37,7 +37,7 @@ const SHORT_NOTICE_CHARS: usize = 1500;
 const TITLE_HEAD_BYTES: usize = 4096;
 
 /// Where a declared license was read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LicenseSource {
     /// The model card's YAML front matter (`license`, `license_name`, `license_link`).
@@ -63,7 +63,7 @@ impl LicenseSource {
 }
 
 /// One license statement from one source, with what it was normalised to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeclaredLicense {
     pub source: LicenseSource,
     /// As written: "apache-2.0", "other", "gemma", or for texts the title or first heading line.
@@ -82,7 +82,7 @@ pub struct DeclaredLicense {
 }
 
 /// What a license requires, as short factual statements taken from its text.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Obligations {
     pub id: String,
     pub name: String,
@@ -104,7 +104,7 @@ pub struct Obligations {
 }
 
 /// The license picture of one model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LicenseReport {
     /// Every statement read, recognised or not (unidentified texts have `id: None`).
     pub declared: Vec<DeclaredLicense>,
@@ -144,7 +144,7 @@ pub struct GgufLicense<'a> {
 }
 
 /// A license text identified with enough confidence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TextMatch {
     /// SPDX id or `LicenseRef-…`.
     pub id: String,

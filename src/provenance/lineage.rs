@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// The fingerprint of one tokenizer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokenizerFingerprint {
     /// Where it was read: `tokenizer.json` or `model.gguf`.
     pub source: String,
@@ -188,7 +188,7 @@ impl TokenizerFingerprint {
 }
 
 /// A known model family, from `families.json`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 pub struct Family {
     /// Short name used in messages: "Qwen2", "SmolLM2", "Gemma 3".
     pub family: String,
@@ -250,7 +250,7 @@ pub fn families() -> &'static [Family] {
 }
 
 /// How closely a piece of evidence matches a family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FamilyMatch {
     pub family: String,
     pub organization: String,
@@ -345,7 +345,7 @@ pub fn match_template(sha256: &str, source: &str, table: &[Family]) -> Vec<Famil
 }
 
 /// What the files declare about where the model comes from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Declared {
     /// Base models from the card and GGUF `general.base_model.*`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -412,7 +412,7 @@ pub fn push_unique(v: &mut Vec<String>, s: String) {
 }
 
 /// Declared lineage, fingerprints and family matches.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Lineage {
     pub declared: Declared,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

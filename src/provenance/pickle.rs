@@ -57,7 +57,7 @@ const MAX_UNKNOWN_FINDINGS: usize = 50;
 const MIB: u64 = 1024 * 1024;
 
 /// How a global imported by a pickle is judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Safety {
     /// A known tensor or plain-container rebuild helper (PyTorch's `weights_only` allowlist).
@@ -69,7 +69,7 @@ pub enum Safety {
 }
 
 /// One distinct global imported by one pickle stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ImportedGlobal {
     /// The module, as written in the pickle (`?` when computed at load time).
     pub module: String,
@@ -83,7 +83,7 @@ pub struct ImportedGlobal {
 }
 
 /// What kind of pickle container a file is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckpointFormat {
     /// A zip archive holding `.pkl` members (PyTorch ≥ 1.6 `torch.save`, TorchScript).
@@ -97,7 +97,7 @@ pub enum CheckpointFormat {
 }
 
 /// The result of scanning one file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PickleScan {
     /// The path as given to [`scan_file`] (relative to the model root).
     pub file: String,

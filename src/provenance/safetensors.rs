@@ -16,7 +16,7 @@ use std::path::Path;
 pub const MAX_HEADER: u64 = 100_000_000;
 
 /// Header summary for the provenance record.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SafetensorsSummary {
     pub file: String,
     pub header_len: u64,

@@ -1,0 +1,252 @@
+//! `modelvet audit`, `report` and `compare`: one command from a model to every piece of evidence, and the
+//! views re-rendered from saved records.
+
+use super::probe::{load_suites, settings, Bar};
+use super::provenance::FailLevel;
+use super::{emit, ModelArgs, Status};
+use crate::audit::{Audit, Timings};
+use crate::probe::runner::{self, RunModel};
+use crate::provenance::{inspect, InspectOptions};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(clap::Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
+    /// Default: every built-in suite.
+    #[arg(long = "suite", value_name = "NAME|FILE")]
+    pub suites: Vec<String>,
+    /// Ask each probe N times with derived seeds (needs --temperature > 0).
+    #[arg(long)]
+    pub repeats: Option<u32>,
+    /// Run seed; each probe's seed is derived from it.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sampling temperature (default: the suites' own, usually 0 = greedy).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling threshold (with a temperature).
+    #[arg(long)]
+    pub top_p: Option<f64>,
+    /// Only the first N probes of each suite (a quick look, not an audit to quote).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Generate whole answers even when the verdict is already settled.
+    #[arg(long)]
+    pub no_early_stop: bool,
+    /// How quantized weights are computed.
+    #[arg(long, value_enum, default_value_t)]
+    pub precision: crate::engine::Precision,
+    /// Provenance only: do not run the behavior probes.
+    #[arg(long)]
+    pub no_probes: bool,
+    /// The folder that receives index.html, audit.json, junit.xml and bom.cdx.json (created if needed).
+    #[arg(long, short, value_name = "DIR", default_value = "modelvet-audit")]
+    pub output: PathBuf,
+    /// Continue an interrupted audit from the journal in DIR (finished probes are not asked again).
+    #[arg(long)]
+    pub resume: bool,
+    /// Exit 1 when a provenance finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = FailLevel::Never)]
+    pub fail_level: FailLevel,
+}
+
+/// The file names an audit folder holds.
+pub const AUDIT_JSON: &str = "audit.json";
+pub const INDEX_HTML: &str = "index.html";
+pub const JUNIT_XML: &str = "junit.xml";
+pub const BOM_JSON: &str = "bom.cdx.json";
+
+pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
+    let started = Instant::now();
+    // Suites are validated before any work, so a typo in a suite costs nothing.
+    let suites = if args.no_probes {
+        None
+    } else {
+        Some(load_suites(&args.suites)?)
+    };
+    std::fs::create_dir_all(&args.output).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create the output folder `{}`: {e}",
+            args.output.display()
+        )
+    })?;
+    let model = args.model.resolve()?;
+    let provenance = inspect(&model, &InspectOptions { progress });
+    let provenance_seconds = started.elapsed().as_secs_f64();
+
+    let behavior_started = Instant::now();
+    let mut behavior = None;
+    let mut skipped = None;
+    match &suites {
+        None => skipped = Some("probes were not run (--no-probes)".to_owned()),
+        Some(suites) => {
+            let settings = settings(
+                suites,
+                args.seed,
+                args.repeats,
+                args.temperature,
+                args.top_p,
+                args.no_early_stop,
+                args.limit,
+            );
+            let files: Option<Vec<(String, String)>> = provenance
+                .files
+                .iter()
+                .map(|f| f.sha256.clone().map(|h| (f.path.clone(), h)))
+                .collect();
+            let run_model = RunModel {
+                reference: model.reference.clone(),
+                root_digest: provenance.root_digest.clone(),
+                files: files.unwrap_or_default(),
+            };
+            match crate::engine::load_with(
+                &model,
+                &crate::engine::EngineOptions {
+                    precision: args.precision,
+                },
+            ) {
+                Err(e) => {
+                    eprintln!("note: behavior not audited: {e}");
+                    skipped = Some(format!("the local engine cannot run this model: {e}"));
+                }
+                Ok(mut engine) => {
+                    let journal = runner::journal_path(&args.output.join(AUDIT_JSON));
+                    let mut bar = Bar::new(progress);
+                    let run = runner::run(
+                        engine.as_mut(),
+                        run_model,
+                        suites,
+                        settings,
+                        Some(&journal),
+                        args.resume,
+                        &mut bar,
+                    )?;
+                    bar.0.finish_and_clear();
+                    behavior = Some((run, journal));
+                }
+            }
+        }
+    }
+    let behavior_seconds = behavior_started.elapsed().as_secs_f64();
+    let journal = behavior.as_ref().map(|(_, j)| j.clone());
+    let audit = Audit::new(
+        provenance,
+        behavior.map(|(r, _)| r),
+        skipped,
+        Timings {
+            provenance_seconds,
+            behavior_seconds,
+            total_seconds: started.elapsed().as_secs_f64(),
+        },
+    );
+    let written = write_all(&audit, &args.output)?;
+    // The journal is only needed until the record is safely written.
+    if let Some(j) = journal {
+        let _ = std::fs::remove_file(j);
+    }
+    emit(None, &crate::report::text::summary(&audit))?;
+    for p in written {
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(if args.fail_level.fails(audit.provenance.worst()) {
+        Status::Failure
+    } else {
+        Status::Success
+    })
+}
+
+/// Writes every view of `audit` into `dir` (atomically, file by file); returns the paths written.
+pub fn write_all(audit: &Audit, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let html = crate::report::html::render(audit)?;
+    let outputs = [
+        (AUDIT_JSON, audit.to_json()),
+        (INDEX_HTML, html),
+        (JUNIT_XML, crate::report::junit::render(audit)),
+        (BOM_JSON, crate::report::cyclonedx::render(audit)),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in outputs {
+        let path = dir.join(name);
+        emit(Some(&path), &text)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// An audit record written by `modelvet audit` (audit.json).
+    #[arg(value_name = "AUDIT_JSON")]
+    pub audit: PathBuf,
+    /// Where to write the HTML report (default: index.html beside the record).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also rewrite junit.xml and bom.cdx.json beside the HTML.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `modelvet report`: the HTML (and, with --all, every other view) re-rendered from a record alone.
+pub fn run_report(args: ReportArgs) -> anyhow::Result<Status> {
+    let audit = Audit::read(&args.audit)?;
+    let out = args.output.clone().unwrap_or_else(|| {
+        args.audit
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(INDEX_HTML)
+    });
+    emit(Some(&out), &crate::report::html::render(&audit)?)?;
+    eprintln!("wrote {}", out.display());
+    if args.all {
+        let dir = out.parent().unwrap_or(Path::new("."));
+        for (name, text) in [
+            (JUNIT_XML, crate::report::junit::render(&audit)),
+            (BOM_JSON, crate::report::cyclonedx::render(&audit)),
+        ] {
+            let p = dir.join(name);
+            emit(Some(&p), &text)?;
+            eprintln!("wrote {}", p.display());
+        }
+    }
+    Ok(Status::Success)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompareArgs {
+    /// Two or more audit records.
+    #[arg(value_name = "AUDIT_JSON", num_args = 2.., required = true)]
+    pub audits: Vec<PathBuf>,
+    /// Where to write the comparison.
+    #[arg(long, short, value_name = "FILE", default_value = "compare.html")]
+    pub output: PathBuf,
+}
+
+/// `modelvet compare`: the side-by-side view of several audits.
+pub fn run_compare(args: CompareArgs) -> anyhow::Result<Status> {
+    let mut audits = Vec::new();
+    for p in &args.audits {
+        audits.push(Audit::read(p)?);
+    }
+    emit(
+        Some(&args.output),
+        &crate::report::html::render_compare(&audits)?,
+    )?;
+    eprintln!("wrote {}", args.output.display());
+    Ok(Status::Success)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SchemaArgs {
+    /// Where to write the schema (default: stdout).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `modelvet schema`: the JSON Schema of the audit record (checked in as reports/audit.schema.json).
+pub fn run_schema(args: SchemaArgs) -> anyhow::Result<Status> {
+    emit(args.output.as_ref(), &crate::audit::json_schema())?;
+    Ok(Status::Success)
+}

@@ -1,0 +1,7 @@
+//! JUnit XML (placeholder).
+
+use crate::audit::Audit;
+
+pub fn render(_audit: &Audit) -> String {
+    String::new()
+}
