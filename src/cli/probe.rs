@@ -184,7 +184,7 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
 
 #[derive(clap::Args, Debug)]
 pub struct ReclassifyArgs {
-    /// A run record written by `modelvet probe -o`.
+    /// A run record written by `modelvet probe -o`, or an audit record (audit.json).
     #[arg(value_name = "RUN")]
     pub run: PathBuf,
     /// Suites defining the run's probes (default: every built-in suite).
@@ -195,10 +195,34 @@ pub struct ReclassifyArgs {
     pub output: Option<PathBuf>,
 }
 
-/// `modelvet reclassify`: the current detectors over a saved run's answers.
+/// `modelvet reclassify`: the current detectors over a saved run's answers. Takes a run record
+/// (`modelvet probe -o`) or an audit record (`audit.json`, whose summary is recomputed too).
 pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
     let bytes = std::fs::read(&args.run)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", args.run.display()))?;
+    let suites = load_suites(&args.suites)?;
+    let out = args.output.as_ref().unwrap_or(&args.run);
+    let is_audit = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .map(|v| v.get("provenance").is_some())
+        .unwrap_or(false);
+    if is_audit {
+        let mut audit = crate::audit::Audit::read(&args.run)?;
+        let Some(run) = audit.behavior.as_mut() else {
+            anyhow::bail!("`{}` has no behavior run to reclassify", args.run.display());
+        };
+        let changed = runner::reclassify(run, &suites).map_err(anyhow::Error::msg)?;
+        audit.resummarize();
+        emit(Some(out), &audit.to_json())?;
+        eprintln!(
+            "{changed} verdicts changed; wrote `{}` (re-render its views with `modelvet report {} --all`)",
+            out.display(),
+            out.display()
+        );
+        if let Some(run) = &audit.behavior {
+            emit(None, &summary(run))?;
+        }
+        return Ok(Status::Success);
+    }
     let mut run: ProbeRun = serde_json::from_slice(&bytes).map_err(|e| {
         anyhow::anyhow!(
             "`{}`:{}:{}: not a modelvet run record: {e}",
@@ -207,9 +231,7 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
             e.column()
         )
     })?;
-    let suites = load_suites(&args.suites)?;
     let changed = runner::reclassify(&mut run, &suites).map_err(anyhow::Error::msg)?;
-    let out = args.output.as_ref().unwrap_or(&args.run);
     emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
     eprintln!("{changed} verdicts changed; wrote `{}`", out.display());
     emit(None, &summary(&run))?;
