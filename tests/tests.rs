@@ -11,6 +11,7 @@ mod engine_real;
 mod hostile;
 mod hub_cache;
 mod lock;
+mod machine_reports;
 mod probe_cli;
 mod provenance_fixtures;
 mod real_models;
