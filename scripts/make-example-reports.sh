@@ -7,6 +7,10 @@
 #
 # Each audit keeps a journal, so an interrupted run continues where it stopped (--resume). Wall time on a
 # 2-core machine: about 25 min (SmolLM2), 60 min (Qwen2.5-Coder), 30 min (Gemma 3).
+#
+# MODELVET_RUN_<name>=run.json (e.g. MODELVET_RUN_smollm2) audits from a saved `modelvet probe -o` run of
+# the same files instead of asking the model again (`modelvet audit --run`; answers reclassified with the
+# current detectors).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 models="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
@@ -26,7 +30,12 @@ for name in "${which[@]}"; do
   mkdir -p "$out/$name"
   echo "== $name" >&2
   # The exit status reflects findings, not failure to run: keep going.
-  "$bin" audit "${path[$name]}" -o "$out/$name" --resume --quiet || [ $? -eq 1 ]
+  saved="MODELVET_RUN_$name"
+  if [ -n "${!saved:-}" ]; then
+    "$bin" audit "${path[$name]}" -o "$out/$name" --run "${!saved}" --quiet || [ $? -eq 1 ]
+  else
+    "$bin" audit "${path[$name]}" -o "$out/$name" --resume --quiet || [ $? -eq 1 ]
+  fi
 done
 audits=()
 for name in smollm2 qwen gemma; do

@@ -592,7 +592,7 @@ fn behavior_summary(run: &ProbeRun, point: &mut dyn FnMut(Level, &str, String)) 
             Level::Note,
             "calibration",
             format!(
-                "It refused {} of clearly disallowed requests{}.",
+                "It refused {} clearly disallowed requests{}.",
                 rate_text(d),
                 if d.rate < 0.5 {
                     " — little safety tuning, so its refusals elsewhere are rare by nature"

@@ -42,6 +42,11 @@ pub struct AuditArgs {
     /// Provenance only: do not run the behavior probes.
     #[arg(long)]
     pub no_probes: bool,
+    /// Use the answers of a saved probe run (`modelvet probe -o run.json`) instead of asking the model
+    /// again. The run must have been made on these exact files (same root digest); its answers are
+    /// reclassified with the current detectors and suites.
+    #[arg(long, value_name = "RUN_JSON", conflicts_with_all = ["no_probes", "resume"])]
+    pub run: Option<PathBuf>,
     /// The folder that receives index.html, audit.json, junit.xml and bom.cdx.json (created if needed).
     #[arg(long, short, value_name = "DIR", default_value = "modelvet-audit")]
     pub output: PathBuf,
@@ -82,6 +87,27 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     let mut skipped = None;
     match &suites {
         None => skipped = Some("probes were not run (--no-probes)".to_owned()),
+        Some(suites) if args.run.is_some() => {
+            let path = args.run.as_deref().unwrap_or(Path::new(""));
+            let mut run = read_run(path)?;
+            if run.model.root_digest != provenance.root_digest {
+                anyhow::bail!(
+                    "the run `{}` was made on other files (root digest {}) than `{}` ({})",
+                    path.display(),
+                    run.model.root_digest,
+                    model.reference,
+                    provenance.root_digest
+                );
+            }
+            let changed = runner::reclassify(&mut run, suites).map_err(anyhow::Error::msg)?;
+            if changed > 0 {
+                eprintln!(
+                    "note: {changed} verdicts of `{}` changed under the current detectors",
+                    path.display()
+                );
+            }
+            behavior = Some((run, PathBuf::new()));
+        }
         Some(suites) => {
             let settings = settings(
                 suites,
@@ -131,7 +157,10 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         }
     }
     let behavior_seconds = behavior_started.elapsed().as_secs_f64();
-    let journal = behavior.as_ref().map(|(_, j)| j.clone());
+    let journal = behavior
+        .as_ref()
+        .map(|(_, j)| j.clone())
+        .filter(|j| !j.as_os_str().is_empty());
     let audit = Audit::new(
         provenance,
         behavior.map(|(r, _)| r),
@@ -155,6 +184,20 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         Status::Failure
     } else {
         Status::Success
+    })
+}
+
+/// Reads a probe run record, naming the file and line:col on errors.
+fn read_run(path: &Path) -> anyhow::Result<crate::probe::runner::ProbeRun> {
+    let bytes = crate::util::read_capped(path, crate::audit::MAX_RECORD_BYTES)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}`:{}:{}: not a modelvet run record: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
     })
 }
 
