@@ -439,7 +439,7 @@ pub fn summarize(
         );
     }
 
-    key.sort_by(|a, b| b.level.cmp(&a.level));
+    key.sort_by_key(|k| std::cmp::Reverse(k.level));
     Summary {
         name,
         reference: prov.model.reference.clone(),
@@ -476,11 +476,11 @@ fn behavior_summary(run: &ProbeRun, point: &mut dyn FnMut(Level, &str, String)) 
     let b = BehaviorSummary {
         answers: m.overall.n,
         errors: m.overall.errors,
-        sensitive_censoring: sensitive.map(|r| r.censoring.clone()),
-        sensitive_refused: sensitive.map(|r| r.refused.clone()),
-        sensitive_narrative: sensitive.map(|r| r.narrative.clone()),
-        sensitive_candid: sensitive.map(|r| r.candid.clone()),
-        control_censoring: controls.map(|r| r.censoring.clone()),
+        sensitive_censoring: sensitive.map(|r| r.censoring),
+        sensitive_refused: sensitive.map(|r| r.refused),
+        sensitive_narrative: sensitive.map(|r| r.narrative),
+        sensitive_candid: sensitive.map(|r| r.candid),
+        control_censoring: controls.map(|r| r.censoring),
         selectivity: m.selectivity.as_ref().map(|s| s.difference),
         language_gap: m.mean_language_gap,
         stance_state_preferred: (!m.stance.is_empty()).then_some(stance_state),
