@@ -7,7 +7,6 @@
 
 use super::{Bound, Limit, MaxRate, Per, Policy, RateOf};
 use crate::audit::Audit;
-use crate::diag::Severity;
 use crate::lock::Lock;
 use crate::probe::detect::Verdict;
 use crate::probe::runner::ProbeRun;
@@ -322,7 +321,6 @@ fn findings(policy: &Policy, audit: &Audit, out: &mut Out) {
             ev,
         );
     }
-    let _ = Severity::Info;
 }
 
 fn rate_of(r: &Rates, of: RateOf) -> Rate {
