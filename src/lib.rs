@@ -7,9 +7,11 @@
 pub mod audit;
 pub mod cli;
 pub mod diag;
+pub mod diff;
 pub mod engine;
 pub mod lock;
 pub mod model;
+pub mod policy;
 pub mod probe;
 pub mod provenance;
 pub mod report;

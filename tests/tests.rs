@@ -8,6 +8,7 @@ mod chat_refs;
 mod cli;
 mod engine_backends;
 mod engine_real;
+mod gate;
 mod hostile;
 mod hub_cache;
 mod lock;

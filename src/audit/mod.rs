@@ -36,7 +36,7 @@ pub struct Audit {
     pub behavior_skipped: Option<String>,
     /// The policy gate's result when the audit ran with `--policy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gate: Option<serde_json::Value>,
+    pub gate: Option<crate::policy::gate::GateReport>,
     pub summary: Summary,
     pub timings: Timings,
 }

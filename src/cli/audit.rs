@@ -56,6 +56,12 @@ pub struct AuditArgs {
     /// Exit 1 when a provenance finding is at or above this severity.
     #[arg(long, value_enum, default_value_t = FailLevel::Never)]
     pub fail_level: FailLevel,
+    /// Gate the audit against this policy in the same run: the result is stored in audit.json (`gate`)
+    /// and decides the exit code (0 pass, 1 fail).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub gate_with: super::gate::GateWith,
 }
 
 /// The file names an audit folder holds.
@@ -66,7 +72,12 @@ pub const BOM_JSON: &str = "bom.cdx.json";
 
 pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     let started = Instant::now();
-    // Suites are validated before any work, so a typo in a suite costs nothing.
+    // The policy and suites are validated before any work, so a typo in either costs nothing.
+    let policy = args
+        .policy
+        .as_deref()
+        .map(super::gate::load_policy)
+        .transpose()?;
     let suites = if args.no_probes {
         None
     } else {
@@ -161,7 +172,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         .as_ref()
         .map(|(_, j)| j.clone())
         .filter(|j| !j.as_os_str().is_empty());
-    let audit = Audit::new(
+    let mut audit = Audit::new(
         provenance,
         behavior.map(|(r, _)| r),
         skipped,
@@ -171,20 +182,29 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             total_seconds: started.elapsed().as_secs_f64(),
         },
     );
+    if let Some(policy) = &policy {
+        audit.gate = Some(super::gate::judge(policy, &audit, &args.gate_with)?);
+    }
     let written = write_all(&audit, &args.output)?;
     // The journal is only needed until the record is safely written.
     if let Some(j) = journal {
         let _ = std::fs::remove_file(j);
     }
     emit(None, &crate::report::text::summary(&audit))?;
+    if let Some(g) = &audit.gate {
+        eprint!("{}", crate::policy::gate::human(g));
+    }
     for p in written {
         eprintln!("wrote {}", p.display());
     }
-    Ok(if args.fail_level.fails(audit.provenance.worst()) {
-        Status::Failure
-    } else {
-        Status::Success
-    })
+    let gate_failed = audit.gate.as_ref().is_some_and(|g| !g.passed);
+    Ok(
+        if gate_failed || args.fail_level.fails(audit.provenance.worst()) {
+            Status::Failure
+        } else {
+            Status::Success
+        },
+    )
 }
 
 /// Reads a probe run record, naming the file and line:col on errors.

@@ -2,9 +2,10 @@
 //!
 //! This is the only layer that prints or uses `anyhow`. Data goes to stdout (or `-o FILE`, written
 //! atomically); progress and errors go to stderr. Exit codes are a type, documented in the README:
-//! 0 success, 1 findings at or above the fail level (or a verify mismatch), 2 could not run.
+//! 0 success, 1 findings at or above the fail level (or a verify mismatch, or a failed gate), 2 could not run.
 
 mod audit;
+mod gate;
 mod generate;
 mod lock;
 mod probe;
@@ -74,6 +75,12 @@ pub enum Command {
     Compare(audit::CompareArgs),
     /// Print the JSON Schema of the audit record.
     Schema(audit::SchemaArgs),
+    /// Judge an audit against a policy file: every rule with its evidence; exit 0 pass, 1 fail, 2 could not run.
+    Gate(gate::GateArgs),
+    /// What changed between two audits: files, license, lineage, findings, flipped probes, rate changes.
+    Diff(gate::DiffArgs),
+    /// Write a commented default policy for `modelvet gate`.
+    InitPolicy(gate::InitPolicyArgs),
     /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
     #[command(hide = true)]
     FamilyEntry(provenance::FamilyEntryArgs),
@@ -169,6 +176,9 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Report(args) => audit::run_report(args),
         Command::Compare(args) => audit::run_compare(args),
         Command::Schema(args) => audit::run_schema(args),
+        Command::Gate(args) => gate::run_gate(args),
+        Command::Diff(args) => gate::run_diff(args),
+        Command::InitPolicy(args) => gate::run_init_policy(args),
         Command::FamilyEntry(args) => provenance::family_entry(args),
     }
 }

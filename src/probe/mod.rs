@@ -5,4 +5,4 @@ pub mod detect;
 pub mod runner;
 pub mod stats;
 pub mod suite;
-mod yamlpos;
+pub(crate) mod yamlpos;

@@ -292,7 +292,10 @@ impl fmt::Display for SuiteErrors {
 }
 
 /// The closest known word, for "did you mean" hints.
-fn did_you_mean<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     known
         .into_iter()
         .map(|k| (strsim::levenshtein(word, k), k))

@@ -2,6 +2,7 @@
 //! the terminal summary. Views format what the record says; none of them decides anything.
 
 pub mod cyclonedx;
+pub mod diff;
 pub mod html;
 pub mod junit;
 pub mod text;
