@@ -1309,8 +1309,12 @@ mod tests {
         let (e, took) = fails("{% for i in range(1000000000) %}x{% endfor %}");
         assert!(matches!(e, ChatError::Render { .. }), "{e}");
         assert!(e.to_string().contains("range has too many elements"), "{e}");
-        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert!(took < HANG_GUARD, "{took:?}");
     }
+
+    /// Hostile templates must stop by hitting a limit (the error kind proves which), not by a timeout; this
+    /// generous bound only turns a hang into a failure instead of a stuck test run. It is not a speed goal.
+    const HANG_GUARD: Duration = Duration::from_secs(60);
 
     #[test]
     fn nested_loops_run_out_of_fuel_quickly() {
@@ -1319,7 +1323,7 @@ mod tests {
         );
         assert!(matches!(e, ChatError::OutOfFuel { .. }), "{e}");
         assert!(e.to_string().contains("exceeded the fuel limit"), "{e}");
-        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(took < HANG_GUARD, "{took:?}");
     }
 
     #[test]
@@ -1344,7 +1348,7 @@ mod tests {
                 ),
                 "{src}: {e}"
             );
-            assert!(took < Duration::from_secs(2), "{src}: {took:?}");
+            assert!(took < HANG_GUARD, "{src}: {took:?}");
         }
     }
 
@@ -1352,7 +1356,7 @@ mod tests {
     fn recursive_macros_and_self_includes_hit_the_recursion_limit() {
         let (e, took) = fails("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
         assert!(matches!(e, ChatError::TooDeep { .. }), "{e}");
-        assert!(took < Duration::from_secs(1), "{took:?}");
+        assert!(took < HANG_GUARD, "{took:?}");
         let (e, _) = fails("{% include 'test.jinja' %}");
         assert!(
             matches!(e, ChatError::TooDeep { .. } | ChatError::Render { .. }),
