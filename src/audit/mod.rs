@@ -194,13 +194,46 @@ impl Audit {
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
     }
 
-    /// Recomputes the summary (after the behavior run was reclassified, say).
+    /// Recomputes the summary (after the behavior run was reclassified, or a gate was judged).
     pub fn resummarize(&mut self) {
         self.summary = summarize(
             &self.provenance,
             self.behavior.as_ref(),
             self.behavior_skipped.as_deref(),
         );
+        if let Some(g) = &self.gate {
+            let failed: Vec<&str> = g
+                .rules
+                .iter()
+                .filter(|r| !r.passed)
+                .map(|r| r.id.as_str())
+                .collect();
+            let (level, text) = if g.passed {
+                (
+                    Level::Ok,
+                    format!("Policy gate passed: all {} rules of `{}`.", g.rules.len(), g.policy),
+                )
+            } else {
+                (
+                    Level::Concern,
+                    format!(
+                        "Policy gate FAILED: {} of {} rules of `{}` ({}).",
+                        failed.len(),
+                        g.rules.len(),
+                        g.policy,
+                        failed.join(", ")
+                    ),
+                )
+            };
+            self.summary.key_points.insert(
+                0,
+                KeyPoint {
+                    level,
+                    area: "gate".into(),
+                    text,
+                },
+            );
+        }
     }
 }
 

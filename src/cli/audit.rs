@@ -184,6 +184,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     );
     if let Some(policy) = &policy {
         audit.gate = Some(super::gate::judge(policy, &audit, &args.gate_with)?);
+        audit.resummarize();
     }
     let written = write_all(&audit, &args.output)?;
     // The journal is only needed until the record is safely written.
