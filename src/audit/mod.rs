@@ -211,7 +211,11 @@ impl Audit {
             let (level, text) = if g.passed {
                 (
                     Level::Ok,
-                    format!("Policy gate passed: all {} rules of `{}`.", g.rules.len(), g.policy),
+                    format!(
+                        "Policy gate passed: all {} rules of `{}`.",
+                        g.rules.len(),
+                        g.policy
+                    ),
                 )
             } else {
                 (

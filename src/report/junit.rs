@@ -1,8 +1,10 @@
 //! JUnit XML: the audit as test results, so a CI dashboard (GitLab, Jenkins, GitHub test reporters) lists
 //! every provenance finding and every probe answer as a test case a reviewer can click through.
 //!
-//! Layout: `<testsuites name="modelvet">` holds one `<testsuite name="provenance">` and one `<testsuite>` per
-//! probe suite (or one skipped `behavior` case when probes were not run).
+//! Layout: `<testsuites name="modelvet">` holds, when the audit ran with a policy, one `<testsuite
+//! name="gate">` with a case per rule (failing exactly when the rule failed); then one `<testsuite
+//! name="provenance">` and one `<testsuite>` per probe suite (or one skipped `behavior` case when probes were
+//! not run).
 //!
 //! What passes and what fails — the view only maps the record's verdicts, it decides nothing new:
 //! - **Findings** (`classname="provenance.<code>"`): severity `error` or `warning` is a `<failure
@@ -80,7 +82,11 @@ fn is_skipped(s: &Status) -> bool {
 
 /// The audit as a JUnit XML document.
 pub fn render(audit: &Audit) -> String {
-    let mut suites = vec![provenance_suite(audit)];
+    let mut suites = Vec::new();
+    if let Some(g) = &audit.gate {
+        suites.push(gate_suite(g));
+    }
+    suites.push(provenance_suite(audit));
     match &audit.behavior {
         Some(run) => {
             let repeats = run.settings.repeats > 1;
@@ -137,6 +143,34 @@ pub fn render(audit: &Audit) -> String {
         }
     }
     write_document(audit, &suites)
+}
+
+/// The policy gate: one case per rule, failing exactly when the rule failed, its evidence as output.
+fn gate_suite(g: &crate::policy::gate::GateReport) -> Suite {
+    let cases = g
+        .rules
+        .iter()
+        .map(|r| Case {
+            classname: "gate".into(),
+            name: r.id.clone(),
+            seconds: 0.0,
+            status: if r.passed {
+                Status::Passed
+            } else {
+                Status::Failure {
+                    kind: "policy".into(),
+                    message: r.rule.clone(),
+                }
+            },
+            out: format!("{}\n{}\n", r.rule, r.evidence.join("\n")),
+        })
+        .collect();
+    Suite {
+        name: "gate".into(),
+        seconds: 0.0,
+        properties: vec![("policy", g.policy.clone())],
+        cases,
+    }
 }
 
 fn provenance_suite(audit: &Audit) -> Suite {
