@@ -5,3 +5,4 @@ pub mod cyclonedx;
 pub mod html;
 pub mod junit;
 pub mod text;
+pub mod view;
