@@ -45,10 +45,6 @@ fn env() -> anyhow::Result<Environment<'static>> {
     env.add_global("BAR_W", BAR_W);
     env.add_global("ROW_H", ROW_H);
     env.add_global("TOP", TOP);
-    env.add_global(
-        "CSP",
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
-    );
     Ok(env)
 }
 

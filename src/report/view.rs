@@ -15,9 +15,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Width of every chart's viewBox; labels take the left part, bars the rest.
-pub const CHART_WIDTH: f64 = 760.0;
+pub const CHART_WIDTH: f64 = 860.0;
 /// Where the bars start and how wide they can be (in viewBox units).
-pub const BAR_X: f64 = 230.0;
+pub const BAR_X: f64 = 240.0;
 pub const BAR_W: f64 = 440.0;
 /// Height of one chart row.
 pub const ROW_H: f64 = 22.0;
