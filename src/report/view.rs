@@ -746,6 +746,10 @@ pub struct ReportView {
     /// The most serious key-point level, for the banner.
     pub overall: PointView,
     pub identity: Vec<Field>,
+    /// One line under the title: architecture, size, format, license, findings.
+    pub quick_facts: Vec<String>,
+    /// Set when the behavior run asked only part of each suite: its figures are a quick look.
+    pub partial: Option<String>,
     pub licenses: Vec<LicenseView>,
     pub key_points: Vec<PointView>,
     /// Findings, most severe first; `top_findings` is the first few for the summary.
@@ -1067,7 +1071,40 @@ impl ReportView {
                 }
             })
             .collect();
+        let mut quick_facts: Vec<String> = [
+            s.architecture.clone(),
+            s.parameters
+                .map(|p| format!("{} parameters", human_count(p))),
+            s.weights_format.clone(),
+            Some(human_bytes(s.total_bytes)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        quick_facts.push(if s.licenses.is_empty() {
+            "no license declared".into()
+        } else {
+            format!("license {}", s.licenses.join(" + "))
+        });
+        quick_facts.push(format!(
+            "{} errors, {} warnings",
+            s.findings.error, s.findings.warning
+        ));
+        quick_facts.push(match &audit.behavior {
+            Some(run) => format!("{} probes asked", run.results.len()),
+            None => "behavior not audited".into(),
+        });
         ReportView {
+            quick_facts,
+            partial: audit
+                .behavior
+                .as_ref()
+                .and_then(|r| r.settings.limit)
+                .map(|l| {
+                    format!(
+                        "only the first {l} probes of each suite were asked: the behavior figures are a quick look, not an audit to quote"
+                    )
+                }),
             title: s.name.clone(),
             tool: format!("{} {}", audit.tool.name, audit.tool.version),
             created: utc(audit.created_unix),
