@@ -1142,6 +1142,8 @@ impl ReportView {
 pub struct CompareModel {
     /// `m1`, `m2`, … (the CSS class of its bars).
     pub key: String,
+    /// `A`, `B`, … so models with the same name stay apart.
+    pub letter: String,
     pub name: String,
     pub reference: String,
     pub licenses: Vec<String>,
@@ -1189,6 +1191,7 @@ pub struct BarGroup {
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupBar {
     pub key: String,
+    pub letter: String,
     pub name: String,
     pub y: f64,
     pub rate: RateView,
@@ -1222,6 +1225,10 @@ pub struct CompareView {
     pub topics: Vec<CompareTopic>,
     pub chart: GroupedChart,
     pub disagreements: Vec<Disagreement>,
+    /// Differences between the runs that make their figures less comparable.
+    pub caveats: Vec<String>,
+    pub stance_chart: DivergingChart,
+    pub gap_chart: DivergingChart,
     /// Probes asked of at least two models, for "n of m disagree".
     pub shared_probes: usize,
 }
@@ -1261,6 +1268,75 @@ fn outcome_key(r: &ProbeResult) -> (String, String, Vec<TextPiece>) {
     }
 }
 
+fn letter(i: usize) -> String {
+    if i < 26 {
+        ((b'A' + i as u8) as char).to_string()
+    } else {
+        format!("M{}", i + 1)
+    }
+}
+
+/// What differs between the runs: partial runs, other suites (by digest), other sampling settings.
+fn caveats(audits: &[Audit]) -> Vec<String> {
+    let runs: Vec<(usize, &ProbeRun)> = audits
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.behavior.as_ref().map(|r| (i, r)))
+        .collect();
+    let mut out = Vec::new();
+    let differs = |f: &dyn Fn(&ProbeRun) -> String| {
+        let mut v: Vec<String> = runs.iter().map(|(_, r)| f(r)).collect();
+        v.sort();
+        v.dedup();
+        v.len() > 1
+    };
+    if runs.iter().any(|(_, r)| r.settings.limit.is_some()) {
+        let which: Vec<String> = runs
+            .iter()
+            .filter_map(|(i, r)| {
+                r.settings
+                    .limit
+                    .map(|l| format!("{} (first {l})", letter(*i)))
+            })
+            .collect();
+        out.push(format!(
+            "Partial runs: {} asked only the first probes of each suite; rates rest on few answers.",
+            which.join(", ")
+        ));
+    }
+    if differs(&|r| format!("{:?}", r.settings.limit)) {
+        out.push("The runs asked different numbers of probes: compare rates with their intervals, and only on probes both asked.".into());
+    }
+    if differs(&|r| {
+        r.suites
+            .iter()
+            .map(|s| format!("{}@{}", s.id, s.sha256))
+            .collect::<Vec<_>>()
+            .join(",")
+    }) {
+        out.push("The runs used different suites or suite versions (their digests differ).".into());
+    }
+    if differs(&|r| {
+        format!(
+            "{} {:?} {} {}",
+            r.settings.temperature, r.settings.top_p, r.settings.seed, r.settings.repeats
+        )
+    }) {
+        out.push(
+            "The runs used different sampling settings (temperature, top-p, seed or repeats)."
+                .into(),
+        );
+    }
+    if runs.len() < audits.len() {
+        out.push(format!(
+            "{} of {} records have no behavior run.",
+            audits.len() - runs.len(),
+            audits.len()
+        ));
+    }
+    out
+}
+
 impl CompareView {
     pub fn of(audits: &[Audit]) -> CompareView {
         let models: Vec<CompareModel> = audits
@@ -1279,6 +1355,7 @@ impl CompareView {
                 lineage.dedup();
                 CompareModel {
                     key: format!("m{}", i % 6 + 1),
+                    letter: letter(i),
                     name: s.name.clone(),
                     reference: s.reference.clone(),
                     licenses: s.licenses.clone(),
@@ -1360,6 +1437,7 @@ impl CompareView {
                 .filter_map(|(i, (r, m))| {
                     r.clone().map(|rate| GroupBar {
                         key: m.key.clone(),
+                        letter: m.letter.clone(),
                         name: m.name.clone(),
                         y: label_y + GROUP_BAR_H * i as f64,
                         rate,
@@ -1423,7 +1501,7 @@ impl CompareView {
                 answers: outcomes
                     .into_iter()
                     .map(|(i, (verdict, reason, answer))| CompareAnswer {
-                        model: models[i].name.clone(),
+                        model: format!("{} · {}", models[i].letter, models[i].name),
                         verdict,
                         reason,
                         answer,
@@ -1432,7 +1510,30 @@ impl CompareView {
             });
         }
 
+        let per_model = |f: &dyn Fn(&CompareModel) -> Option<f64>| {
+            models
+                .iter()
+                .filter_map(|m| {
+                    f(m).map(|v| (format!("{} · {}", m.letter, m.name), v, String::new()))
+                })
+                .collect::<Vec<_>>()
+        };
+        let stance_chart = DivergingChart::new(
+            per_model(&|m| m.stance_margin),
+            None,
+            "state-aligned more likely",
+            "candid more likely",
+        );
+        let gap_chart = DivergingChart::new(
+            per_model(&|m| m.language_gap),
+            Some(1.0),
+            "English censored more",
+            "Chinese censored more",
+        );
         CompareView {
+            caveats: caveats(audits),
+            stance_chart,
+            gap_chart,
             tool: audits
                 .first()
                 .map(|a| format!("{} {}", a.tool.name, a.tool.version))
