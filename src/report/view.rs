@@ -1233,12 +1233,18 @@ pub struct CompareView {
     pub shared_probes: usize,
 }
 
+/// A probe asked once: its id and repeat number.
+type ProbeKey = (String, u32);
+
+/// A model's verdict on a probe, why, and its answer in pieces.
+type Judged = (String, String, Vec<TextPiece>);
+
 /// Bar height of the grouped chart.
 const GROUP_BAR_H: f64 = 12.0;
 
 /// What a model did with a probe, as compared across models: the verdict of a generated answer, the
 /// preferred option of a choice, or `error`.
-fn outcome_key(r: &ProbeResult) -> (String, String, Vec<TextPiece>) {
+fn outcome_key(r: &ProbeResult) -> Judged {
     match &r.outcome {
         Outcome::Generated {
             answer,
@@ -1458,7 +1464,7 @@ impl CompareView {
         };
 
         // Disagreements: the same (probe, repeat) judged differently by the models that ran it.
-        let mut by_probe: Vec<((String, u32), Vec<Option<&ProbeResult>>)> = Vec::new();
+        let mut by_probe: Vec<(ProbeKey, Vec<Option<&ProbeResult>>)> = Vec::new();
         for (i, a) in audits.iter().enumerate() {
             let Some(run) = &a.behavior else { continue };
             for r in &run.results {
@@ -1485,7 +1491,7 @@ impl CompareView {
                 continue;
             }
             shared += 1;
-            let outcomes: Vec<(usize, (String, String, Vec<TextPiece>))> =
+            let outcomes: Vec<(usize, Judged)> =
                 present.iter().map(|(i, r)| (*i, outcome_key(r))).collect();
             let first = &outcomes[0].1 .0;
             if outcomes.iter().all(|(_, o)| &o.0 == first) {
