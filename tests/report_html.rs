@@ -278,6 +278,32 @@ fn compare_lists_the_probe_whose_verdicts_disagree_with_each_answer() {
 }
 
 #[test]
+fn an_engine_error_shows_in_its_transcript_expanded_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = tiny_audit(dir.path());
+    let mut v = read_json(&rec);
+    let r = first_generated(&mut v);
+    r["outcome"] = json!({ "kind": "error", "message": "out of memory <b>at</b> layer 3" });
+    let probe = r["probe"].as_str().unwrap().to_owned();
+    write_json(&rec, &v);
+    let html = dir.path().join("e.html");
+    let run = modelvet(&[
+        "report",
+        rec.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let page = std::fs::read_to_string(&html).unwrap();
+    let at = page
+        .find(&format!("id=\"t-{probe}-0\" open>"))
+        .expect("expanded");
+    let transcript = &page[at..at + page[at..].find("</details>").unwrap()];
+    assert!(transcript.contains("<span class=\"badge error\">error</span>"));
+    assert!(transcript.contains("out of memory &lt;b&gt;at&lt;&#x2f;b&gt; layer 3"));
+}
+
+#[test]
 fn a_record_without_behavior_says_so_in_the_summary() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.gguf");
