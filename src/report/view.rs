@@ -153,6 +153,13 @@ pub struct Segment {
     pub width: f64,
 }
 
+/// A text line inside a chart (a group heading), at baseline `y`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Heading {
+    pub label: String,
+    pub y: f64,
+}
+
 /// One bar of the per-topic verdict chart: a topic in one language.
 #[derive(Debug, Clone, Serialize)]
 pub struct StackRow {
@@ -172,6 +179,8 @@ pub struct StackRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct StackChart {
     pub rows: Vec<StackRow>,
+    /// One heading per suite, above its rows.
+    pub headers: Vec<Heading>,
     pub height: f64,
     pub ticks: Vec<Tick>,
 }
@@ -201,7 +210,7 @@ fn stack_row(suite: &str, topic: &str, lang: &str, rates: &Rates, y: f64) -> Sta
         suite: suite.to_owned(),
         topic: topic.to_owned(),
         lang: lang.to_owned(),
-        label: format!("{topic} · {lang}"),
+        label: short(&format!("{topic} · {lang}")),
         y,
         n: rates.n,
         errors: rates.errors,
@@ -214,6 +223,8 @@ fn stack_row(suite: &str, topic: &str, lang: &str, rates: &Rates, y: f64) -> Sta
 #[derive(Debug, Clone, Serialize)]
 pub struct DivergingRow {
     pub label: String,
+    /// The label cut to fit left of the bars (the full one is in the tooltip).
+    pub short: String,
     pub y: f64,
     pub value: f64,
     /// Left edge and width of the bar in viewBox units.
@@ -223,6 +234,19 @@ pub struct DivergingRow {
     pub sign: &'static str,
     /// Extra text shown after the value (per-language rates, the preferred option).
     pub note: String,
+}
+
+/// Longest label drawn left of a chart's bars, in characters.
+const LABEL_CHARS: usize = 34;
+
+/// A label cut to [`LABEL_CHARS`] with an ellipsis.
+pub fn short(label: &str) -> String {
+    if label.chars().count() <= LABEL_CHARS {
+        label.to_owned()
+    } else {
+        let cut: String = label.chars().take(LABEL_CHARS - 1).collect();
+        format!("{cut}…")
+    }
 }
 
 /// A diverging chart with its scale (`scale` is the value at the bar area's edges).
@@ -237,9 +261,11 @@ pub struct DivergingChart {
 }
 
 impl DivergingChart {
+    /// `neutral`: neither direction is worse (a language gap), so both get the same colour.
     fn new(
         rows: Vec<(String, f64, String)>,
         fixed_scale: Option<f64>,
+        neutral: bool,
         left: &str,
         right: &str,
     ) -> DivergingChart {
@@ -258,12 +284,15 @@ impl DivergingChart {
                 let v = if value.is_finite() { value } else { 0.0 };
                 let len = half * (v.abs() / scale).min(1.0);
                 DivergingRow {
+                    short: short(&label),
                     label,
                     y: TOP + ROW_H * i as f64,
                     value: v,
                     x: if v < 0.0 { center - len } else { center },
                     width: len,
-                    sign: if v > 0.0 {
+                    sign: if v != 0.0 && neutral {
+                        "mag"
+                    } else if v > 0.0 {
                         "pos"
                     } else if v < 0.0 {
                         "neg"
@@ -553,7 +582,10 @@ fn behavior_view(run: &ProbeRun) -> BehaviorView {
         topic_suite.entry(&r.topic).or_insert(&r.suite);
     }
     let mut rows = Vec::new();
+    let mut headers = Vec::new();
+    let mut y = TOP;
     for suite in &suite_order {
+        let mut first = true;
         for (topic, langs) in &m.by_topic {
             if topic_suite.get(topic.as_str()) != Some(&suite.as_str()) {
                 continue;
@@ -562,14 +594,23 @@ fn behavior_view(run: &ProbeRun) -> BehaviorView {
                 if rates.n == 0 && rates.errors == 0 {
                     continue; // choice probes only
                 }
-                let y = TOP + ROW_H * rows.len() as f64;
+                if first {
+                    headers.push(Heading {
+                        label: format!("{suite} suite"),
+                        y: y + 15.0,
+                    });
+                    y += ROW_H;
+                    first = false;
+                }
                 rows.push(stack_row(suite, topic, lang, rates, y));
+                y += ROW_H;
             }
         }
     }
     let topics = StackChart {
-        height: TOP + ROW_H * rows.len() as f64 + 6.0,
+        height: y + 6.0,
         rows,
+        headers,
         ticks: percent_ticks(),
     };
 
@@ -589,6 +630,7 @@ fn behavior_view(run: &ProbeRun) -> BehaviorView {
     let language_gaps = DivergingChart::new(
         gaps,
         Some(1.0),
+        true,
         "English censored more",
         "Chinese censored more",
     );
@@ -624,6 +666,7 @@ fn behavior_view(run: &ProbeRun) -> BehaviorView {
             })
             .collect(),
         None,
+        false,
         "state-aligned more likely",
         "candid more likely",
     );
@@ -1452,7 +1495,7 @@ impl CompareView {
                 .collect();
             y += GROUP_BAR_H * models.len() as f64 + 8.0;
             groups.push(BarGroup {
-                label: format!("{} · {}", t.topic, t.lang),
+                label: short(&format!("{} · {}", t.topic, t.lang)),
                 y: label_y,
                 bars,
             });
@@ -1527,12 +1570,14 @@ impl CompareView {
         let stance_chart = DivergingChart::new(
             per_model(&|m| m.stance_margin),
             None,
+            false,
             "state-aligned more likely",
             "candid more likely",
         );
         let gap_chart = DivergingChart::new(
             per_model(&|m| m.language_gap),
             Some(1.0),
+            true,
             "English censored more",
             "Chinese censored more",
         );
