@@ -802,6 +802,8 @@ pub struct ReportView {
     pub headline: Option<RateChart>,
     pub headline_figures: Vec<Field>,
     pub behavior_skipped: Option<String>,
+    /// The policy gate's result as recorded (pretty JSON), when the audit ran with a policy.
+    pub gate: Option<String>,
     pub provenance: ProvenanceView,
     pub license_sources: Vec<LicenseSourceView>,
     pub behavior: Option<BehaviorView>,
@@ -1171,6 +1173,10 @@ impl ReportView {
                     .clone()
                     .unwrap_or_else(|| "no probe run".into())
             }),
+            gate: audit
+                .gate
+                .as_ref()
+                .map(|g| serde_json::to_string_pretty(g).unwrap_or_default()),
             provenance: ProvenanceView::of(&audit.provenance),
             license_sources,
             behavior: audit.behavior.as_ref().map(behavior_view),
@@ -1195,6 +1201,8 @@ pub struct CompareModel {
     pub weights_sha256: Option<String>,
     pub root_digest: String,
     pub findings: crate::audit::FindingCounts,
+    /// The summary's key points at level concern, as written.
+    pub concerns: Vec<String>,
     pub behavior_skipped: Option<String>,
     pub language_gap: Option<f64>,
     pub selectivity: Option<f64>,
@@ -1413,6 +1421,12 @@ impl CompareView {
                     weights_sha256: s.weights_sha256.clone(),
                     root_digest: s.root_digest.clone(),
                     findings: s.findings.clone(),
+                    concerns: s
+                        .key_points
+                        .iter()
+                        .filter(|k| k.level == Level::Concern)
+                        .map(|k| k.text.clone())
+                        .collect(),
                     behavior_skipped: a.behavior.is_none().then(|| {
                         a.behavior_skipped
                             .clone()
