@@ -2,12 +2,13 @@
 //! (`compare.html`), rendered from the minijinja templates in `templates/` (embedded in the binary).
 //!
 //! Every string of a record — answers, card fields, finding messages, file names — is untrusted: the
-//! environment auto-escapes *every* template as HTML, and the view models ([`super::view`]) hand the
+//! environment auto-escapes *every* template as HTML, and the view models ([`super::view`], [`super::compare`]) hand the
 //! templates plain text only. The pages make no network request (no fonts, scripts or images by URL, and
 //! a CSP meta tag that forbids them) and use no JavaScript. Undefined variables are errors, so a typo in
 //! a template fails a test instead of rendering blank.
 
-use super::view::{human_bytes, CompareView, ReportView, BAR_W, BAR_X, CHART_WIDTH, ROW_H, TOP};
+use super::compare::CompareView;
+use super::view::{human_bytes, ReportView, BAR_W, BAR_X, CHART_WIDTH, ROW_H, TOP};
 use crate::audit::Audit;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
