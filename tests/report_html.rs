@@ -80,6 +80,16 @@ fn poison(record: &mut Value) -> String {
     probe
 }
 
+/// Text as minijinja's HTML escaping writes it.
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
 /// A poisoned record rendered by `modelvet report`.
 fn poisoned_report(dir: &Path) -> (PathBuf, String) {
     let rec = tiny_audit(dir);
@@ -285,6 +295,7 @@ fn an_engine_error_shows_in_its_transcript_expanded_with_its_message() {
     let r = first_generated(&mut v);
     r["outcome"] = json!({ "kind": "error", "message": "out of memory <b>at</b> layer 3" });
     let probe = r["probe"].as_str().unwrap().to_owned();
+    let prompt = r["prompt"].as_str().unwrap().to_owned();
     write_json(&rec, &v);
     let html = dir.path().join("e.html");
     let run = modelvet(&[
@@ -301,6 +312,9 @@ fn an_engine_error_shows_in_its_transcript_expanded_with_its_message() {
     let transcript = &page[at..at + page[at..].find("</details>").unwrap()];
     assert!(transcript.contains("<span class=\"badge error\">error</span>"));
     assert!(transcript.contains("out of memory &lt;b&gt;at&lt;&#x2f;b&gt; layer 3"));
+    // The exact prompt the model was fed, chat-template markup and all, as text.
+    assert!(prompt.contains('<') || prompt.contains('\n'), "{prompt:?}");
+    assert!(transcript.contains(&format!("<pre>{}</pre>", escaped(&prompt))));
 }
 
 #[test]
