@@ -324,6 +324,10 @@ pub struct TextPiece {
     pub title: String,
 }
 
+/// Most evidence spans highlighted in one answer: real answers have a few dozen; a hostile record with
+/// millions would make the split quadratic. Spans past this many are left unmarked (the text stays).
+pub const MAX_SPANS: usize = 2048;
+
 /// Splits an answer into pieces at every evidence boundary. Spans are character offsets (start
 /// inclusive, end exclusive); they may overlap (a fact inside a narrative line) and a hostile record may
 /// hold spans past the end or reversed: those are clamped or dropped, never trusted.
@@ -333,6 +337,7 @@ pub fn highlight(answer: &str, evidence: &[Evidence]) -> Vec<TextPiece> {
     let spans: Vec<&Evidence> = evidence
         .iter()
         .filter(|e| e.start < e.end.min(len))
+        .take(MAX_SPANS)
         .collect();
     let mut cuts: BTreeSet<usize> = BTreeSet::from([0, len]);
     for e in &spans {
@@ -1258,6 +1263,22 @@ mod tests {
                 ("rt".to_owned(), vec!["refusal"])
             ]
         );
+    }
+
+    #[test]
+    fn a_flood_of_spans_is_capped_and_stays_fast() {
+        let answer = "x".repeat(200_000);
+        let spans: Vec<Evidence> = (0..100_000)
+            .map(|i| ev(Detector::Candid, i * 2, i * 2 + 1))
+            .collect();
+        let t = std::time::Instant::now();
+        let p = highlight(&answer, &spans);
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        assert_eq!(
+            p.iter().filter(|p| !p.detectors.is_empty()).count(),
+            MAX_SPANS
+        );
+        assert_eq!(p.iter().map(|p| p.text.len()).sum::<usize>(), answer.len());
     }
 
     #[test]
