@@ -939,6 +939,15 @@ fn human_count(n: u64) -> String {
     }
 }
 
+/// `1 error`, `2 errors`.
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Bytes in the largest fitting binary unit.
 pub fn human_bytes(n: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -1138,8 +1147,9 @@ impl ReportView {
             format!("license {}", s.licenses.join(" + "))
         });
         quick_facts.push(format!(
-            "{} errors, {} warnings",
-            s.findings.error, s.findings.warning
+            "{}, {}",
+            plural(s.findings.error, "error"),
+            plural(s.findings.warning, "warning")
         ));
         quick_facts.push(match &audit.behavior {
             Some(run) => format!("{} probes asked", run.results.len()),
