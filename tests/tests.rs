@@ -16,4 +16,5 @@ mod machine_reports;
 mod probe_cli;
 mod provenance_fixtures;
 mod real_models;
+mod report_html;
 mod tokenizer_refs;

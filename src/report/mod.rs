@@ -1,11 +1,13 @@
 //! Views of an audit record: HTML (minijinja templates from templates/), JUnit XML, CycloneDX ML-BOM and
 //! the terminal summary. Views format what the record says; none of them decides anything.
 
+pub mod compare;
 pub mod cyclonedx;
 pub mod diff;
 pub mod html;
 pub mod junit;
 pub mod text;
+pub mod view;
 
 /// `unix` seconds as an RFC 3339 UTC timestamp (`2025-01-31T12:00:00Z`), without a date crate: the
 /// machine views need exactly this one format.
