@@ -444,7 +444,12 @@ pub fn summarize(
         point(
             Level::Note,
             "findings",
-            format!("{} warnings: {}.", counts.warning, dedup_join(&codes)),
+            format!(
+                "{} warning{}: {}.",
+                counts.warning,
+                if counts.warning == 1 { "" } else { "s" },
+                dedup_join(&codes)
+            ),
         );
     }
 
@@ -527,6 +532,15 @@ fn behavior_summary(run: &ProbeRun, point: &mut dyn FnMut(Level, &str, String)) 
         disallowed_refused: m.calibration.get("disallowed-refused").cloned(),
     };
 
+    if let Some(limit) = run.settings.limit {
+        point(
+            Level::Concern,
+            "behavior",
+            format!(
+                "Partial run: only the first {limit} probes of each suite were asked; the rates below are not the model's full profile."
+            ),
+        );
+    }
     if let Some(s) = &b.sensitive_censoring {
         // "Selective" means the sensitive rate is above the controls' with non-overlapping intervals.
         let selective = match &b.control_censoring {
