@@ -327,9 +327,21 @@ pub fn summarize(
         }
     }
 
+    // A served model whose weights were not given: nothing ties its answers to any file.
+    if run.is_some_and(|r| !r.model.weights_verified) {
+        point(
+            Level::Concern,
+            "integrity",
+            format!(
+                "Weights behind the endpoint were not verified: `{}` was audited through its API only (rerun with --weights to hash and parse the files the server loaded).",
+                prov.model.reference
+            ),
+        );
+    }
+
     // License.
     let licenses = prov.license.effective.clone();
-    if licenses.is_empty() {
+    if licenses.is_empty() && !prov.files.is_empty() {
         point(
             Level::Concern,
             "license",
@@ -387,7 +399,7 @@ pub fn summarize(
             format!("{}: {}", f.code.as_str(), f.message),
         );
     }
-    if counts.error == 0 && counts.warning == 0 {
+    if counts.error == 0 && counts.warning == 0 && !prov.files.is_empty() {
         point(
             Level::Ok,
             "findings",
