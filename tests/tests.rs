@@ -14,4 +14,5 @@ mod lock;
 mod probe_cli;
 mod provenance_fixtures;
 mod real_models;
+mod remote;
 mod tokenizer_refs;
