@@ -372,7 +372,7 @@ fn a_run_cut_by_a_dead_server_resumes_without_asking_finished_probes_again() {
     ]
     .map(str::to_owned)
     .to_vec();
-    let mut probe = Command::new(env!("CARGO_BIN_EXE_modelvet"))
+    let probe = Command::new(env!("CARGO_BIN_EXE_modelvet"))
         .args(&args)
         .arg("--quiet")
         .stdout(Stdio::null())
