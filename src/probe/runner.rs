@@ -848,6 +848,133 @@ mod tests {
         assert_eq!(strip(&resumed), strip(&full));
     }
 
+    /// A fake server: handles share one counter; after `fail_after` asks it is unavailable.
+    #[derive(Clone)]
+    struct Served {
+        inner: Fake,
+        asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        fail_after: usize,
+    }
+
+    impl Generator for Served {
+        fn info(&self) -> &EngineInfo {
+            &self.inner.info
+        }
+        fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
+            self.inner.render(prompt)
+        }
+        fn generate(
+            &mut self,
+            prompt: &Prompt,
+            params: &GenParams,
+            on_text: &mut dyn FnMut(&str) -> Flow,
+        ) -> Result<Generation, EngineError> {
+            let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n >= self.fail_after {
+                return Err(EngineError::Unavailable("server gone".into()));
+            }
+            self.inner.generate(prompt, params, on_text)
+        }
+        fn score(&mut self, p: &Prompt, c: &[String]) -> Result<Vec<Scored>, EngineError> {
+            self.inner.score(p, c)
+        }
+        fn max_concurrency(&self) -> usize {
+            2
+        }
+        fn handle(&self) -> Option<Box<dyn Generator + Send>> {
+            Some(Box::new(self.clone()))
+        }
+    }
+
+    impl Clone for Fake {
+        fn clone(&self) -> Fake {
+            Fake {
+                info: self.info.clone(),
+                asked: 0,
+            }
+        }
+    }
+
+    fn served(fail_after: usize) -> Served {
+        Served {
+            inner: Fake::new(),
+            asked: Default::default(),
+            fail_after,
+        }
+    }
+
+    #[test]
+    fn a_concurrent_engine_gives_the_same_record_as_a_sequential_one() {
+        let sequential = run(
+            &mut Fake::new(),
+            model(),
+            &suites(),
+            settings(),
+            None,
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        let mut s = served(usize::MAX);
+        let parallel = run(
+            &mut s,
+            model(),
+            &suites(),
+            settings(),
+            None,
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        let strip = |r: &ProbeRun| {
+            r.results
+                .iter()
+                .map(|x| (x.probe.clone(), x.outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&parallel), strip(&sequential));
+        assert_eq!(s.asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn an_unavailable_engine_stops_the_run_and_the_journal_keeps_what_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.json.journal");
+        let e = run(
+            &mut served(1),
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            false,
+            &mut Silent,
+        )
+        .unwrap_err();
+        assert!(matches!(e, RunError::Engine { .. }), "{e}");
+        assert!(e.to_string().contains("server gone"), "{e}");
+        // One answer finished before the server went (the choice probe may have finished too).
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let answers = text.matches("\"kind\":\"generated\"").count();
+        assert_eq!(answers, 1, "{text}");
+        let mut back = served(usize::MAX);
+        let resumed = run(
+            &mut back,
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            true,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(resumed.results.len(), 4, "every probe once");
+        assert_eq!(
+            back.asked.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the journaled answer is not asked again"
+        );
+    }
+
     #[test]
     fn a_journal_from_another_run_is_refused() {
         let dir = tempfile::tempdir().unwrap();
