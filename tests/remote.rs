@@ -408,3 +408,43 @@ fn a_run_cut_by_a_dead_server_resumes_without_asking_finished_probes_again() {
     assert_eq!(record(&out)["results"].as_array().unwrap().len(), 6);
     assert_eq!(second.chat_requests(), 1 + 6 - finished);
 }
+
+#[test]
+fn an_audit_through_an_endpoint_without_weights_says_first_that_they_were_not_verified() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::stub(dir.path(), "echo");
+    let out = dir.path().join("audit");
+    let run = modelvet(&[
+        "audit",
+        "--endpoint",
+        &server.url(),
+        "--served-model",
+        "stub-a",
+        "--suite",
+        "stance",
+        "--limit",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let a = record(&out.join("audit.json"));
+    let points = a["summary"]["key_points"].as_array().unwrap();
+    assert_eq!(points[0]["level"], "concern", "{points:?}");
+    assert!(
+        points[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Weights behind the endpoint were not verified"),
+        "{points:?}"
+    );
+    // No files were inspected, so nothing is said about their license or findings.
+    assert!(
+        points
+            .iter()
+            .all(|p| p["area"] != "license" && p["area"] != "findings"),
+        "{points:?}"
+    );
+    assert_eq!(a["behavior"]["model"]["weights_verified"], false);
+    assert_eq!(a["provenance"]["model"]["source"]["kind"], "endpoint");
+}

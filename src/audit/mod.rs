@@ -341,13 +341,16 @@ pub fn summarize(
 
     // License.
     let licenses = prov.license.effective.clone();
-    if licenses.is_empty() && !prov.files.is_empty() {
-        point(
-            Level::Concern,
-            "license",
-            "No license is declared anywhere in the model's files: its terms of use are unknown."
-                .into(),
-        );
+    if licenses.is_empty() {
+        // A served model with no files given gets the integrity concern above instead.
+        if !prov.files.is_empty() {
+            point(
+                Level::Concern,
+                "license",
+                "No license is declared anywhere in the model's files: its terms of use are unknown."
+                    .into(),
+            );
+        }
     } else {
         let mut parts = Vec::new();
         for id in &licenses {
