@@ -16,5 +16,6 @@ mod machine_reports;
 mod probe_cli;
 mod provenance_fixtures;
 mod real_models;
+mod remote;
 mod report_html;
 mod tokenizer_refs;

@@ -364,15 +364,30 @@ pub fn summarize(
         }
     }
 
+    // A served model whose weights were not given: nothing ties its answers to any file.
+    if run.is_some_and(|r| !r.model.weights_verified) {
+        point(
+            Level::Concern,
+            "integrity",
+            format!(
+                "Weights behind the endpoint were not verified: `{}` was audited through its API only (rerun with --weights to hash and parse the files the server loaded).",
+                prov.model.reference
+            ),
+        );
+    }
+
     // License.
     let licenses = prov.license.effective.clone();
     if licenses.is_empty() {
-        point(
-            Level::Concern,
-            "license",
-            "No license is declared anywhere in the model's files: its terms of use are unknown."
-                .into(),
-        );
+        // A served model with no files given gets the integrity concern above instead.
+        if !prov.files.is_empty() {
+            point(
+                Level::Concern,
+                "license",
+                "No license is declared anywhere in the model's files: its terms of use are unknown."
+                    .into(),
+            );
+        }
     } else {
         let mut parts = Vec::new();
         for id in &licenses {
@@ -424,7 +439,7 @@ pub fn summarize(
             format!("{}: {}", f.code.as_str(), f.message),
         );
     }
-    if counts.error == 0 && counts.warning == 0 {
+    if counts.error == 0 && counts.warning == 0 && !prov.files.is_empty() {
         point(
             Level::Ok,
             "findings",

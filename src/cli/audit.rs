@@ -3,7 +3,8 @@
 
 use super::probe::{load_suites, settings, Bar};
 use super::provenance::FailLevel;
-use super::{emit, ModelArgs, Status};
+use super::target::{Target, TargetArgs};
+use super::{emit, Status};
 use crate::audit::{Audit, Timings};
 use crate::probe::runner::{self, RunModel};
 use crate::provenance::{inspect, InspectOptions};
@@ -13,7 +14,7 @@ use std::time::Instant;
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub target: TargetArgs,
     /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
     /// Default: every built-in suite.
     #[arg(long = "suite", value_name = "NAME|FILE")]
@@ -89,8 +90,26 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             args.output.display()
         )
     })?;
-    let model = args.model.resolve()?;
-    let provenance = inspect(&model, &InspectOptions { progress });
+    let target = args.target.resolve()?;
+    // A served model: provenance runs on --weights when given, else records that nothing was inspected.
+    let (provenance, model, endpoint) = match target {
+        Target::Local(model) => (
+            inspect(&model, &InspectOptions { progress }),
+            Some(model),
+            None,
+        ),
+        Target::Remote { endpoint, weights } => {
+            let provenance = match &weights {
+                Some(w) => inspect(w, &InspectOptions { progress }),
+                None => crate::provenance::Provenance::not_inspected(
+                    &endpoint.reference(),
+                    &endpoint.base,
+                    &endpoint.served_model,
+                ),
+            };
+            (provenance, None, Some(endpoint))
+        }
+    };
     let provenance_seconds = started.elapsed().as_secs_f64();
 
     let behavior_started = Instant::now();
@@ -101,12 +120,13 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         Some(suites) if args.run.is_some() => {
             let path = args.run.as_deref().unwrap_or(Path::new(""));
             let mut run = read_run(path)?;
-            if run.model.root_digest != provenance.root_digest {
+            if run.model.root_digest != provenance.root_digest || provenance.root_digest.is_empty()
+            {
                 anyhow::bail!(
                     "the run `{}` was made on other files (root digest {}) than `{}` ({})",
                     path.display(),
                     run.model.root_digest,
-                    model.reference,
+                    provenance.model.reference,
                     provenance.root_digest
                 );
             }
@@ -135,16 +155,27 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
                 .map(|f| f.sha256.clone().map(|h| (f.path.clone(), h)))
                 .collect();
             let run_model = RunModel {
-                reference: model.reference.clone(),
+                reference: match &endpoint {
+                    Some(e) => e.reference(),
+                    None => provenance.model.reference.clone(),
+                },
                 root_digest: provenance.root_digest.clone(),
                 files: files.unwrap_or_default(),
+                weights_verified: !provenance.files.is_empty(),
             };
-            match crate::engine::load_with(
-                &model,
-                &crate::engine::EngineOptions {
-                    precision: args.precision,
-                },
-            ) {
+            let engine = match (&model, &endpoint) {
+                (_, Some(e)) => {
+                    Ok(Box::new(super::target::connect(e)?) as Box<dyn crate::engine::Generator>)
+                }
+                (Some(m), None) => crate::engine::load_with(
+                    m,
+                    &crate::engine::EngineOptions {
+                        precision: args.precision,
+                    },
+                ),
+                (None, None) => unreachable!("a target is local or remote"),
+            };
+            match engine {
                 Err(e) => {
                     eprintln!("note: behavior not audited: {e}");
                     skipped = Some(format!("the local engine cannot run this model: {e}"));

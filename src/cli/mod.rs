@@ -10,6 +10,7 @@ mod generate;
 mod lock;
 mod probe;
 mod provenance;
+mod target;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;

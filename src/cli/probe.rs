@@ -1,6 +1,7 @@
 //! `modelvet probe`: run the behavior suites on a model and report verdict rates.
 
-use super::{emit, Format, ModelArgs, Status};
+use super::target::{Target, TargetArgs};
+use super::{emit, Format, Status};
 use crate::probe::runner::{self, ProbeResult, ProbeRun, RunModel, RunSettings};
 use crate::probe::suite::{Suite, SuiteSet, BUILTIN};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    pub model: ModelArgs,
+    pub target: TargetArgs,
     /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
     /// Default: every built-in suite.
     #[arg(long = "suite", value_name = "NAME|FILE")]
@@ -45,6 +46,59 @@ pub struct Args {
     /// Format of the summary on stdout.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+}
+
+/// Hashes a model's files: its root digest and (path, sha256) of every file.
+pub(crate) fn hash_files(
+    model: &crate::model::ResolvedModel,
+    progress: bool,
+) -> anyhow::Result<(String, Vec<(String, String)>)> {
+    let mut files = Vec::new();
+    let mut entries = Vec::new();
+    for (rel, size, h) in crate::provenance::hash::hash_model(model, progress) {
+        let h = h.map_err(|e| anyhow::anyhow!("cannot hash `{rel}`: {e}"))?;
+        entries.push((rel.clone(), size, h.clone()));
+        files.push((rel, h));
+    }
+    let root_digest =
+        crate::lock::root_digest(entries.iter().map(|(p, s, h)| (p.as_str(), *s, h.as_str())));
+    Ok((root_digest, files))
+}
+
+/// The model a run is made on and the engine that asks it: a local model loaded here, or a connection to
+/// a server (with the weights it loaded hashed when `--weights` names them).
+fn open(
+    target: &TargetArgs,
+    precision: crate::engine::Precision,
+    progress: bool,
+) -> anyhow::Result<(RunModel, Box<dyn crate::engine::Generator>)> {
+    Ok(match target.resolve()? {
+        Target::Local(model) => {
+            let (root_digest, files) = hash_files(&model, progress)?;
+            let engine =
+                crate::engine::load_with(&model, &crate::engine::EngineOptions { precision })?;
+            let run_model = RunModel {
+                reference: model.reference.clone(),
+                root_digest,
+                files,
+                weights_verified: true,
+            };
+            (run_model, engine)
+        }
+        Target::Remote { endpoint, weights } => {
+            let (root_digest, files) = match &weights {
+                Some(w) => hash_files(w, progress)?,
+                None => (String::new(), Vec::new()),
+            };
+            let run_model = RunModel {
+                reference: endpoint.reference(),
+                root_digest,
+                files,
+                weights_verified: weights.is_some(),
+            };
+            (run_model, Box::new(super::target::connect(&endpoint)?))
+        }
+    })
 }
 
 /// Loads the suites named (or all built-ins), validated together.
@@ -134,28 +188,7 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
         args.no_early_stop,
         args.limit,
     );
-    let model = args.model.resolve()?;
-    // Hash the files so the record names the exact weights.
-    let mut files = Vec::new();
-    let mut entries = Vec::new();
-    for (rel, size, h) in crate::provenance::hash::hash_model(&model, progress) {
-        let h = h.map_err(|e| anyhow::anyhow!("cannot hash `{rel}`: {e}"))?;
-        entries.push((rel.clone(), size, h.clone()));
-        files.push((rel, h));
-    }
-    let root_digest =
-        crate::lock::root_digest(entries.iter().map(|(p, s, h)| (p.as_str(), *s, h.as_str())));
-    let run_model = RunModel {
-        reference: model.reference.clone(),
-        root_digest,
-        files,
-    };
-    let mut engine = crate::engine::load_with(
-        &model,
-        &crate::engine::EngineOptions {
-            precision: args.precision,
-        },
-    )?;
+    let (run_model, mut engine) = open(&args.target, args.precision, progress)?;
     let mut bar = Bar::new(progress);
     let journal = args.output.as_ref().map(|o| runner::journal_path(o));
     let run = runner::run(

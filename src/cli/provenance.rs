@@ -137,6 +137,9 @@ pub fn render(p: &Provenance) -> String {
         } => {
             format!("Hugging Face cache: {repo_id}@{revision} (commit {commit})")
         }
+        crate::model::Source::Endpoint { url, served_model } => {
+            format!("served model `{served_model}` at {url} (files not inspected)")
+        }
     };
     let _ = writeln!(s, "source     {source}");
     let _ = writeln!(s, "root       {}", p.root_digest);

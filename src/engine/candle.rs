@@ -281,6 +281,7 @@ impl CandleGenerator {
             prefix_cache: snapshot_ok,
             precision: precision.into(),
             threads: candle_core::utils::get_num_threads(),
+            remote: None,
         };
         let mut g = CandleGenerator {
             weights,

@@ -9,6 +9,7 @@
 
 pub mod candle;
 pub mod chat;
+pub mod remote;
 pub mod tokenizer;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,13 @@ pub enum EngineError {
     Backend(String),
     #[error("the prompt has {prompt} tokens, more than the model's context of {context}")]
     ContextOverflow { prompt: usize, context: usize },
+    /// The engine cannot be reached any more (a server down, timing out after retries): the run stops
+    /// instead of recording an error for every remaining probe, and resumes from its journal.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend cannot do this at all (a server that exposes no prompt log-probabilities).
+    #[error("not scorable on this backend: {0}")]
+    NotScorable(String),
 }
 
 impl From<candle_core::Error> for EngineError {
@@ -153,6 +161,10 @@ pub struct EngineInfo {
     /// (candle's quantized kernels).
     pub precision: String,
     pub threads: usize,
+    /// Set when the model is served by an OpenAI-compatible server: what was asked of it and what it
+    /// honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<remote::RemoteInfo>,
 }
 
 /// A model that generates and scores text. Nothing here depends on candle types.
@@ -176,6 +188,18 @@ pub trait Generator {
         prompt: &Prompt,
         continuations: &[String],
     ) -> Result<Vec<Scored>, EngineError>;
+
+    /// How many requests the engine serves at once (a server batches them); the runner keeps that many
+    /// probes in flight, each through its own [`Generator::handle`].
+    fn max_concurrency(&self) -> usize {
+        1
+    }
+
+    /// Another handle on the same engine for a parallel worker, sharing its connections. `None` for
+    /// engines that own their model and its cache (the candle backends: one model, one caller).
+    fn handle(&self) -> Option<Box<dyn Generator + Send>> {
+        None
+    }
 }
 
 /// How a quantized model's weights are computed.

@@ -34,6 +34,8 @@ pub enum Source {
         /// The cache's folder for this repo (`…/models--org--name`).
         repo_dir: PathBuf,
     },
+    /// A model served by an OpenAI-compatible server whose files were not available to inspect.
+    Endpoint { url: String, served_model: String },
 }
 
 /// One file of the model.

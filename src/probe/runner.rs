@@ -9,11 +9,16 @@
 //! Speed: the engine keeps the shared prompt head cached; generation stops as soon as the verdict can no
 //! longer change (the answer is candid and past the opening, see `detect::settled`); a choice probe is one
 //! prompt pass plus its options.
+//!
+//! Concurrency: an engine that serves several requests at once (a server, see
+//! [`Generator::max_concurrency`]) gets that many worker threads, each with its own handle; results come
+//! back over a channel to the one thread that writes the journal, in whatever order they finish (the record
+//! is sorted at the end). An [`EngineError::Unavailable`] stops the run with the journal intact.
 
 use super::detect::{self, Classification};
 use super::stats::{metrics, Metrics};
 use super::suite::{Probe, ProbeKind, SuiteSet};
-use crate::engine::{EngineInfo, Flow, GenParams, Generator, Prompt, StopReason};
+use crate::engine::{EngineError, EngineInfo, Flow, GenParams, Generator, Prompt, StopReason};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -116,10 +121,20 @@ impl SuiteRef {
 /// The model a run was made on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunModel {
+    /// What was named: a path, a Hub id, or `endpoint:<url>#<served model>`.
     pub reference: String,
+    /// Empty when the weights were not hashed (a served model without `--weights`).
     pub root_digest: String,
     /// (path, sha256) of every file.
     pub files: Vec<(String, String)>,
+    /// Whether the answers come from the hashed files. False for a served model whose weights were not
+    /// given with `--weights`: nothing ties its answers to any file.
+    #[serde(default = "yes")]
+    pub weights_verified: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The record of a probe run.
@@ -160,6 +175,13 @@ pub enum RunError {
         path: String,
         #[source]
         source: std::io::Error,
+    },
+    #[error("the run stopped after {done} of {total} probes: {source}\nhint: finished probes are kept in the journal; fix the engine and rerun with `--resume`")]
+    Engine {
+        done: usize,
+        total: usize,
+        #[source]
+        source: EngineError,
     },
 }
 
@@ -219,7 +241,12 @@ pub fn run(
         .unwrap_or(0);
     let header = JournalHeader {
         journal: RUN_SCHEMA_VERSION,
-        model_root: model.root_digest.clone(),
+        // A served model without hashed weights is known only by its endpoint and name.
+        model_root: if model.root_digest.is_empty() {
+            model.reference.clone()
+        } else {
+            model.root_digest.clone()
+        },
         suites: suites
             .suites
             .iter()
@@ -267,12 +294,11 @@ pub fn run(
     }
     let total = work.len();
     progress.start(total, done.len());
-    for (probe, repeat) in work {
-        if done.contains(&(probe.id.clone(), repeat)) {
-            continue;
-        }
-        let shared = suites.shared_narrative(probe);
-        let r = ask(engine, probe, shared, repeat, &settings);
+    let work: Vec<(&Probe, u32)> = work
+        .into_iter()
+        .filter(|(p, rep)| !done.contains(&(p.id.clone(), *rep)))
+        .collect();
+    let mut record = |r: ProbeResult, results: &mut Vec<ProbeResult>| -> Result<(), RunError> {
         if let Some(f) = writer.as_mut() {
             let line = serde_json::to_string(&r).unwrap_or_default();
             let ok = writeln!(f, "{line}").and_then(|_| f.flush());
@@ -285,6 +311,79 @@ pub fn run(
         }
         progress.done(&r);
         results.push(r);
+        Ok(())
+    };
+    let handles: Vec<Box<dyn Generator + Send>> = (0..engine.max_concurrency())
+        .map_while(|_| engine.handle())
+        .collect();
+    let mut failure = None;
+    if handles.len() > 1 {
+        // Workers take the next probe from a shared counter and send results back; this thread alone
+        // writes the journal. After a fatal error no worker starts another probe.
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (tx, rx) = std::sync::mpsc::channel::<Result<ProbeResult, EngineError>>();
+        std::thread::scope(|scope| {
+            for mut h in handles {
+                let tx = tx.clone();
+                let (next, stop, work, settings) = (&next, &stop, &work, &settings);
+                scope.spawn(move || {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    while !stop.load(SeqCst) {
+                        let Some((probe, repeat)) = work.get(next.fetch_add(1, SeqCst)) else {
+                            break;
+                        };
+                        let shared = suites.shared_narrative(probe);
+                        let r = ask(h.as_mut(), probe, shared, *repeat, settings);
+                        if r.is_err() {
+                            stop.store(true, SeqCst);
+                        }
+                        if tx.send(r).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for r in rx {
+                match r {
+                    Ok(r) => {
+                        if let Err(e) = record(r, &mut results) {
+                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                            failure.get_or_insert(e);
+                        }
+                    }
+                    Err(source) => {
+                        failure.get_or_insert(RunError::Engine {
+                            done: 0,
+                            total,
+                            source,
+                        });
+                    }
+                }
+            }
+        });
+    } else {
+        for (probe, repeat) in work {
+            let shared = suites.shared_narrative(probe);
+            match ask(engine, probe, shared, repeat, &settings) {
+                Ok(r) => record(r, &mut results)?,
+                Err(source) => {
+                    failure = Some(RunError::Engine {
+                        done: 0,
+                        total,
+                        source,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(mut e) = failure {
+        if let RunError::Engine { done, .. } = &mut e {
+            *done = results.len();
+        }
+        return Err(e);
     }
     // The record lists results in suite order whatever order they were journaled in.
     let order: std::collections::HashMap<&str, usize> = suites
@@ -387,14 +486,15 @@ fn read_journal(path: &Path, header: &JournalHeader) -> Result<Vec<ProbeResult>,
     Ok(out)
 }
 
-/// Asks one probe once. Errors become `Outcome::Error`, never a missing result.
+/// Asks one probe once. Errors become `Outcome::Error`, never a missing result, except an engine that is
+/// unavailable: that stops the run, so the probe is asked again on `--resume`.
 fn ask(
     engine: &mut dyn Generator,
     probe: &Probe,
     shared: &[String],
     repeat: u32,
     settings: &RunSettings,
-) -> ProbeResult {
+) -> Result<ProbeResult, EngineError> {
     let t = std::time::Instant::now();
     let seed = derived_seed(settings.seed, &probe.id, repeat);
     let prompt = match &probe.kind {
@@ -419,13 +519,17 @@ fn ask(
                 ProbeKind::Generate => generate(engine, probe, shared, &prompt, seed, settings),
                 ProbeKind::Choice { options } => choose(engine, &prompt, options),
             };
-            let outcome = outcome.unwrap_or_else(|e| Outcome::Error {
-                message: e.to_string(),
-            });
+            let outcome = match outcome {
+                Ok(o) => o,
+                Err(e @ EngineError::Unavailable(_)) => return Err(e),
+                Err(e) => Outcome::Error {
+                    message: e.to_string(),
+                },
+            };
             (rendered.text, rendered.ids.len(), outcome)
         }
     };
-    ProbeResult {
+    Ok(ProbeResult {
         probe: probe.id.clone(),
         suite: probe.suite.clone(),
         topic: probe.topic.clone(),
@@ -438,7 +542,7 @@ fn ask(
         prompt_tokens,
         outcome,
         seconds: t.elapsed().as_secs_f64(),
-    }
+    })
 }
 
 /// A generate probe: the answer, stopped early once its verdict is settled, and its classification.
@@ -449,7 +553,7 @@ fn generate(
     prompt: &Prompt,
     seed: u64,
     settings: &RunSettings,
-) -> Result<Outcome, crate::engine::EngineError> {
+) -> Result<Outcome, EngineError> {
     let params = GenParams {
         max_tokens: probe.max_tokens,
         temperature: settings.temperature,
@@ -489,7 +593,7 @@ fn choose(
     engine: &mut dyn Generator,
     prompt: &Prompt,
     options: &[super::suite::ChoiceOption],
-) -> Result<Outcome, crate::engine::EngineError> {
+) -> Result<Outcome, EngineError> {
     let texts: Vec<String> = options.iter().map(|o| o.text.clone()).collect();
     let scores = engine.score(prompt, &texts)?;
     let scored: Vec<ScoredOption> = options
@@ -552,6 +656,7 @@ mod tests {
                     prefix_cache: false,
                     precision: "f32".into(),
                     threads: 1,
+                    remote: None,
                 },
                 asked: 0,
             }
@@ -649,6 +754,7 @@ mod tests {
             reference: "fake".into(),
             root_digest: "sha256:x".into(),
             files: vec![],
+            weights_verified: true,
         }
     }
 
@@ -740,6 +846,133 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(strip(&resumed), strip(&full));
+    }
+
+    /// A fake server: handles share one counter; after `fail_after` asks it is unavailable.
+    #[derive(Clone)]
+    struct Served {
+        inner: Fake,
+        asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        fail_after: usize,
+    }
+
+    impl Generator for Served {
+        fn info(&self) -> &EngineInfo {
+            &self.inner.info
+        }
+        fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
+            self.inner.render(prompt)
+        }
+        fn generate(
+            &mut self,
+            prompt: &Prompt,
+            params: &GenParams,
+            on_text: &mut dyn FnMut(&str) -> Flow,
+        ) -> Result<Generation, EngineError> {
+            let n = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n >= self.fail_after {
+                return Err(EngineError::Unavailable("server gone".into()));
+            }
+            self.inner.generate(prompt, params, on_text)
+        }
+        fn score(&mut self, p: &Prompt, c: &[String]) -> Result<Vec<Scored>, EngineError> {
+            self.inner.score(p, c)
+        }
+        fn max_concurrency(&self) -> usize {
+            2
+        }
+        fn handle(&self) -> Option<Box<dyn Generator + Send>> {
+            Some(Box::new(self.clone()))
+        }
+    }
+
+    impl Clone for Fake {
+        fn clone(&self) -> Fake {
+            Fake {
+                info: self.info.clone(),
+                asked: 0,
+            }
+        }
+    }
+
+    fn served(fail_after: usize) -> Served {
+        Served {
+            inner: Fake::new(),
+            asked: Default::default(),
+            fail_after,
+        }
+    }
+
+    #[test]
+    fn a_concurrent_engine_gives_the_same_record_as_a_sequential_one() {
+        let sequential = run(
+            &mut Fake::new(),
+            model(),
+            &suites(),
+            settings(),
+            None,
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        let mut s = served(usize::MAX);
+        let parallel = run(
+            &mut s,
+            model(),
+            &suites(),
+            settings(),
+            None,
+            false,
+            &mut Silent,
+        )
+        .unwrap();
+        let strip = |r: &ProbeRun| {
+            r.results
+                .iter()
+                .map(|x| (x.probe.clone(), x.outcome.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(strip(&parallel), strip(&sequential));
+        assert_eq!(s.asked.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn an_unavailable_engine_stops_the_run_and_the_journal_keeps_what_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.json.journal");
+        let e = run(
+            &mut served(1),
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            false,
+            &mut Silent,
+        )
+        .unwrap_err();
+        assert!(matches!(e, RunError::Engine { .. }), "{e}");
+        assert!(e.to_string().contains("server gone"), "{e}");
+        // One answer finished before the server went (the choice probe may have finished too).
+        let text = std::fs::read_to_string(&journal).unwrap();
+        let answers = text.matches("\"kind\":\"generated\"").count();
+        assert_eq!(answers, 1, "{text}");
+        let mut back = served(usize::MAX);
+        let resumed = run(
+            &mut back,
+            model(),
+            &suites(),
+            settings(),
+            Some(&journal),
+            true,
+            &mut Silent,
+        )
+        .unwrap();
+        assert_eq!(resumed.results.len(), 4, "every probe once");
+        assert_eq!(
+            back.asked.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the journaled answer is not asked again"
+        );
     }
 
     #[test]

@@ -166,6 +166,41 @@ impl Provenance {
             .find(|f| f.path == rel)
             .and_then(|f| f.sha256.as_deref())
     }
+
+    /// The record of a served model whose files were not given: no files, no digest, no findings, so
+    /// nothing here can be mistaken for evidence about the weights.
+    pub fn not_inspected(reference: &str, url: &str, served_model: &str) -> Provenance {
+        Provenance {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool::current(),
+            model: ModelRecord {
+                reference: reference.to_owned(),
+                source: Source::Endpoint {
+                    url: url.to_owned(),
+                    served_model: served_model.to_owned(),
+                },
+                root: String::new(),
+            },
+            files: Vec::new(),
+            root_digest: String::new(),
+            total_bytes: 0,
+            gguf: Vec::new(),
+            safetensors: Vec::new(),
+            pickles: Vec::new(),
+            card: None,
+            config: None,
+            tokenizer_config: None,
+            generation_config: None,
+            chat_templates: Vec::new(),
+            license: license::LicenseReport {
+                declared: Vec::new(),
+                effective: Vec::new(),
+                obligations: Vec::new(),
+            },
+            lineage: lineage::Lineage::default(),
+            findings: Vec::new(),
+        }
+    }
 }
 
 /// Options for [`inspect`].
