@@ -1,7 +1,7 @@
 //! `modelvet audit`, `report` and `compare`: one command from a model to every piece of evidence, and the
 //! views re-rendered from saved records.
 
-use super::probe::{load_suites, settings, Bar};
+use super::probe::{Bar, RunArgs};
 use super::provenance::FailLevel;
 use super::target::{Target, TargetArgs};
 use super::{emit, Status};
@@ -15,31 +15,8 @@ use std::time::Instant;
 pub struct AuditArgs {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
-    /// Default: every built-in suite.
-    #[arg(long = "suite", value_name = "NAME|FILE")]
-    pub suites: Vec<String>,
-    /// Ask each probe N times with derived seeds (needs --temperature > 0).
-    #[arg(long)]
-    pub repeats: Option<u32>,
-    /// Run seed; each probe's seed is derived from it.
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Sampling temperature (default: the suites' own, usually 0 = greedy).
-    #[arg(long)]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling threshold (with a temperature).
-    #[arg(long)]
-    pub top_p: Option<f64>,
-    /// Only the first N probes of each suite (a quick look, not an audit to quote).
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Generate whole answers even when the verdict is already settled.
-    #[arg(long)]
-    pub no_early_stop: bool,
-    /// How quantized weights are computed.
-    #[arg(long, value_enum, default_value_t)]
-    pub precision: crate::engine::Precision,
+    #[command(flatten)]
+    pub probes: RunArgs,
     /// Provenance only: do not run the behavior probes.
     #[arg(long)]
     pub no_probes: bool,
@@ -82,7 +59,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     let suites = if args.no_probes {
         None
     } else {
-        Some(load_suites(&args.suites)?)
+        Some(args.probes.suites()?)
     };
     std::fs::create_dir_all(&args.output).map_err(|e| {
         anyhow::anyhow!(
@@ -140,15 +117,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             behavior = Some((run, PathBuf::new()));
         }
         Some(suites) => {
-            let settings = settings(
-                suites,
-                args.seed,
-                args.repeats,
-                args.temperature,
-                args.top_p,
-                args.no_early_stop,
-                args.limit,
-            );
+            let settings = args.probes.settings(suites);
             let files: Option<Vec<(String, String)>> = provenance
                 .files
                 .iter()
@@ -167,12 +136,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
                 (_, Some(e)) => {
                     Ok(Box::new(super::target::connect(e)?) as Box<dyn crate::engine::Generator>)
                 }
-                (Some(m), None) => crate::engine::load_with(
-                    m,
-                    &crate::engine::EngineOptions {
-                        precision: args.precision,
-                    },
-                ),
+                (Some(m), None) => crate::engine::load_with(m, &args.probes.engine_options()),
                 (None, None) => unreachable!("a target is local or remote"),
             };
             match engine {

@@ -12,6 +12,22 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(flatten)]
     pub target: TargetArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Write the run record (JSON) to FILE; a journal FILE.journal is kept beside it while running.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Continue an interrupted run from the journal beside --output.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
+    /// Format of the summary on stdout.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// What to ask and how: shared by `probe` and `audit`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
     /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
     /// Default: every built-in suite.
     #[arg(long = "suite", value_name = "NAME|FILE")]
@@ -28,7 +44,7 @@ pub struct Args {
     /// Nucleus sampling threshold (with a temperature).
     #[arg(long)]
     pub top_p: Option<f64>,
-    /// Only the first N probes of each suite.
+    /// Only the first N probes of each suite (a quick look, not an audit to quote).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Generate whole answers even when the verdict is already settled.
@@ -37,15 +53,32 @@ pub struct Args {
     /// How quantized weights are computed.
     #[arg(long, value_enum, default_value_t)]
     pub precision: crate::engine::Precision,
-    /// Write the run record (JSON) to FILE; a journal FILE.journal is kept beside it while running.
-    #[arg(long, short, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Continue an interrupted run from the journal beside --output.
-    #[arg(long, requires = "output")]
-    pub resume: bool,
-    /// Format of the summary on stdout.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+}
+
+impl RunArgs {
+    /// The suites named (or every built-in), validated together.
+    pub fn suites(&self) -> anyhow::Result<SuiteSet> {
+        load_suites(&self.suites)
+    }
+
+    /// The run settings, falling back to the first suite's defaults.
+    pub fn settings(&self, suites: &SuiteSet) -> RunSettings {
+        settings(
+            suites,
+            self.seed,
+            self.repeats,
+            self.temperature,
+            self.top_p,
+            self.no_early_stop,
+            self.limit,
+        )
+    }
+
+    pub fn engine_options(&self) -> crate::engine::EngineOptions {
+        crate::engine::EngineOptions {
+            precision: self.precision,
+        }
+    }
 }
 
 /// Hashes a model's files: its root digest and (path, sha256) of every file.
@@ -156,8 +189,7 @@ impl Bar {
 }
 
 /// The run settings from the command line, falling back to the first suite's defaults.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn settings(
+fn settings(
     suites: &SuiteSet,
     seed: Option<u64>,
     repeats: Option<u32>,
@@ -178,17 +210,9 @@ pub(crate) fn settings(
 }
 
 pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
-    let suites = load_suites(&args.suites)?;
-    let settings = settings(
-        &suites,
-        args.seed,
-        args.repeats,
-        args.temperature,
-        args.top_p,
-        args.no_early_stop,
-        args.limit,
-    );
-    let (run_model, mut engine) = open(&args.target, args.precision, progress)?;
+    let suites = args.run.suites()?;
+    let settings = args.run.settings(&suites);
+    let (run_model, mut engine) = open(&args.target, args.run.precision, progress)?;
     let mut bar = Bar::new(progress);
     let journal = args.output.as_ref().map(|o| runner::journal_path(o));
     let run = runner::run(
