@@ -3,8 +3,8 @@
 # same prompt text, greedy, 2 threads, in one run. Prints prompt-processing and decode tokens/s for both,
 # the ratios, and modelvet's peak memory against the model file size.
 #
-# llama-cpp-python is built once (about 5 minutes, native CPU flags) and cached by pip:
-#   CMAKE_ARGS="-DGGML_NATIVE=ON" pip install llama-cpp-python==0.3.36
+# llama-cpp-python is built once by scripts/setup-llama-server.sh (AVX-512 without AMX: this CPU advertises
+# AMX but the kernel traps its tile instructions, so a native build segfaults) and cached.
 # modelvet is built with -C target-cpu=native into target/native (candle's quantized kernels depend on it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +12,9 @@ M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
 THREADS="${THREADS:-2}"
 MAX_TOKENS="${MAX_TOKENS:-64}"
 RUNS="${RUNS:-3}"
-python3 -c "import llama_cpp" 2>/dev/null || {
-  echo "installing llama-cpp-python (builds llama.cpp once, ~5 min)" >&2
-  CMAKE_ARGS="-DGGML_NATIVE=ON" python3 -m pip install --quiet llama-cpp-python==0.3.36 >&2
-}
+# quantized (candle's kernels on the stored blocks, like llama.cpp) or f32 (what `auto` picks for small models)
+PRECISION="${PRECISION:-quantized}"
+python3 -c "import llama_cpp" 2>/dev/null || scripts/setup-llama-server.sh >&2
 RUSTFLAGS="-C target-cpu=native" cargo build --quiet --release --target-dir target/native
 BIN=target/native/release/modelvet
 
@@ -27,7 +26,7 @@ bench_model() { # bench_model NAME FILE
   text="$($BIN template "$file" --prompt "Write a long story about a dragon who learns to paint." --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')"
   local best_mv="" mem=0
   for _ in $(seq "$RUNS"); do
-    local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --quiet >/dev/null; } 2>&1 )"
+    local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --precision "$PRECISION" --quiet >/dev/null; } 2>&1 )"
     local line; line="$(echo "$err" | grep 'prompt tokens')"
     local rss; rss="$(echo "$err" | awk '/MAXRSS/{print $2}')"; [ "$rss" -gt "$mem" ] && mem="$rss"
     best_mv="$best_mv$line"$'\n'
@@ -66,6 +65,6 @@ PY
     "$name" "$mv_pp" "$lc_pp" "$(echo "$mv_pp / $lc_pp" | bc -l)" "$mv_tg" "$lc_tg" "$(echo "$mv_tg / $lc_tg" | bc -l)" \
     "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)"
 }
-echo "threads=$THREADS max_tokens=$MAX_TOKENS median of $RUNS runs"
+echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RUNS runs"
 bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"

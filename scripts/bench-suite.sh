@@ -10,15 +10,14 @@ M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
 MODEL="${MODEL:-$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf}"
 PORT="${PORT:-18088}"
 THREADS="${THREADS:-2}"
-python3 -c "import llama_cpp.server" 2>/dev/null || {
-  echo "installing llama-cpp-python[server] (builds llama.cpp once, ~5 min)" >&2
-  python3 -m pip install --quiet "llama-cpp-python[server]==0.3.36" >&2
-}
+# LIMIT=N runs only the first N probes of each suite (the full suites take ~25 min for modelvet alone).
+LIMIT="${LIMIT:-}"
+python3 -c "import llama_cpp.server.app" 2>/dev/null || scripts/setup-llama-server.sh >&2
 cargo build --quiet --release
 OUT="$(mktemp -d)"; trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 start=$(date +%s.%N)
-RAYON_NUM_THREADS="$THREADS" target/release/modelvet probe "$MODEL" -o "$OUT/run.json" --quiet > /dev/null
+RAYON_NUM_THREADS="$THREADS" target/release/modelvet probe "$MODEL" ${LIMIT:+--limit "$LIMIT"} -o "$OUT/run.json" --quiet > /dev/null
 mv_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 
 python3 -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" --n_ctx 2048 > "$OUT/server.log" 2>&1 &
@@ -41,4 +40,6 @@ for r in run["results"]:
 print(f"{time.perf_counter() - t0:.1f}")
 PY
 )
+n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['results']))" "$OUT/run.json")
+echo "probes: $n${LIMIT:+ (first $LIMIT of each suite)}"
 echo "suite wall time: modelvet ${mv_wall%.*}s, llama.cpp server one by one ${lc_wall}s, ratio $(echo "$lc_wall / $mv_wall" | bc -l | cut -c1-4)x"
