@@ -42,8 +42,9 @@ impl Rate {
             k,
             n,
             rate: p,
-            low: (center - half).max(0.0),
-            high: (center + half).min(1.0),
+            // The bounds are exactly 0 at k = 0 and 1 at k = n; rounding would leave 2.8e-17 in the record.
+            low: if k == 0 { 0.0 } else { (center - half).max(0.0) },
+            high: if k >= n { 1.0 } else { (center + half).min(1.0) },
         }
     }
 }
@@ -382,5 +383,10 @@ mod tests {
         assert_eq!(zero.low, 0.0);
         assert!((zero.high - 0.1611).abs() < 1e-3, "{zero:?}");
         assert_eq!(Rate::wilson(0, 0).high, 1.0);
+        // The ends are exact whatever the rounding (0 of 12 once gave a lower bound of 2.8e-17).
+        for n in 1..=200 {
+            assert_eq!(Rate::wilson(0, n).low, 0.0, "0 of {n}");
+            assert_eq!(Rate::wilson(n, n).high, 1.0, "{n} of {n}");
+        }
     }
 }
