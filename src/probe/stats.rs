@@ -43,8 +43,16 @@ impl Rate {
             n,
             rate: p,
             // The bounds are exactly 0 at k = 0 and 1 at k = n; rounding would leave 2.8e-17 in the record.
-            low: if k == 0 { 0.0 } else { (center - half).max(0.0) },
-            high: if k >= n { 1.0 } else { (center + half).min(1.0) },
+            low: if k == 0 {
+                0.0
+            } else {
+                (center - half).max(0.0)
+            },
+            high: if k >= n {
+                1.0
+            } else {
+                (center + half).min(1.0)
+            },
         }
     }
 }
