@@ -170,17 +170,22 @@ impl Provenance {
     /// The record of a served model whose files were not given: no files, no digest, no findings, so
     /// nothing here can be mistaken for evidence about the weights.
     pub fn not_inspected(reference: &str, url: &str, served_model: &str) -> Provenance {
+        Provenance::empty(ModelRecord {
+            reference: reference.to_owned(),
+            source: Source::Endpoint {
+                url: url.to_owned(),
+                served_model: served_model.to_owned(),
+            },
+            root: String::new(),
+        })
+    }
+
+    /// A record of `model` with nothing read yet: the start of [`inspect`] and of [`Self::not_inspected`].
+    fn empty(model: ModelRecord) -> Provenance {
         Provenance {
             schema_version: SCHEMA_VERSION,
             tool: Tool::current(),
-            model: ModelRecord {
-                reference: reference.to_owned(),
-                source: Source::Endpoint {
-                    url: url.to_owned(),
-                    served_model: served_model.to_owned(),
-                },
-                root: String::new(),
-            },
+            model,
             files: Vec::new(),
             root_digest: String::new(),
             total_bytes: 0,
@@ -248,31 +253,14 @@ pub fn inspect(model: &ResolvedModel, opts: &InspectOptions) -> Provenance {
 
     // 2. Read what each file declares.
     let mut record = Provenance {
-        schema_version: SCHEMA_VERSION,
-        tool: Tool::current(),
-        model: ModelRecord {
-            reference: model.reference.clone(),
-            source: model.source.clone(),
-            root: model.root.display().to_string(),
-        },
         files,
         root_digest,
         total_bytes,
-        gguf: Vec::new(),
-        safetensors: Vec::new(),
-        pickles: Vec::new(),
-        card: None,
-        config: None,
-        tokenizer_config: None,
-        generation_config: None,
-        chat_templates: Vec::new(),
-        license: license::LicenseReport {
-            declared: Vec::new(),
-            effective: Vec::new(),
-            obligations: Vec::new(),
-        },
-        lineage: lineage::Lineage::default(),
-        findings: Vec::new(),
+        ..Provenance::empty(ModelRecord {
+            reference: model.reference.clone(),
+            source: model.source.clone(),
+            root: model.root.display().to_string(),
+        })
     };
     let mut gguf_licenses: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
     let mut texts: Vec<(String, String)> = Vec::new();
