@@ -76,6 +76,13 @@ fn a_policy_requiring_a_license_fails_qwen_coder_and_passes_smollm2() {
     let audit = read_json(&smol_json);
     assert_eq!(audit["gate"]["passed"], true, "{:#}", audit["gate"]);
     assert_eq!(rule(&audit["gate"], "license.allow")["passed"], true);
+    // The report shows the gate as the summary's first point and as a table of rules.
+    assert_eq!(audit["summary"]["key_points"][0]["area"], "gate");
+    let html = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        html.contains("Policy gate: passed") && html.contains("license.allow"),
+        "the report does not show the gate"
+    );
     let human = modelvet(&["gate", s(&smol_json), "--policy", s(&policy)]);
     assert_eq!(human.code, 0, "{}", human.stdout);
     assert!(

@@ -807,8 +807,8 @@ pub struct ReportView {
     pub headline: Option<RateChart>,
     pub headline_figures: Vec<Field>,
     pub behavior_skipped: Option<String>,
-    /// The policy gate's result as recorded (pretty JSON), when the audit ran with a policy.
-    pub gate: Option<String>,
+    /// The policy gate's result as recorded, when the audit ran with a policy.
+    pub gate: Option<crate::policy::gate::GateReport>,
     pub provenance: ProvenanceView,
     pub license_sources: Vec<LicenseSourceView>,
     pub behavior: Option<BehaviorView>,
@@ -1189,10 +1189,7 @@ impl ReportView {
                     .clone()
                     .unwrap_or_else(|| "no probe run".into())
             }),
-            gate: audit
-                .gate
-                .as_ref()
-                .map(|g| serde_json::to_string_pretty(g).unwrap_or_default()),
+            gate: audit.gate.clone(),
             provenance: ProvenanceView::of(&audit.provenance),
             license_sources,
             behavior: audit.behavior.as_ref().map(behavior_view),
