@@ -1,7 +1,7 @@
 //! `modelvet audit`, `report` and `compare`: one command from a model to every piece of evidence, and the
 //! views re-rendered from saved records.
 
-use super::probe::{Bar, RunArgs};
+use super::probe::{read_run, Bar, RunArgs};
 use super::provenance::FailLevel;
 use super::target::{Target, TargetArgs};
 use super::{emit, Status};
@@ -61,13 +61,13 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     } else {
         Some(args.probes.suites()?)
     };
+    let target = args.target.resolve()?;
     std::fs::create_dir_all(&args.output).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the output folder `{}`: {e}",
             args.output.display()
         )
     })?;
-    let target = args.target.resolve()?;
     // A served model: provenance runs on --weights when given, else records that nothing was inspected.
     let (provenance, model, endpoint) = match target {
         Target::Local(model) => (
@@ -201,20 +201,6 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             Status::Success
         },
     )
-}
-
-/// Reads a probe run record, naming the file and line:col on errors.
-fn read_run(path: &Path) -> anyhow::Result<crate::probe::runner::ProbeRun> {
-    let bytes = crate::util::read_capped(path, crate::audit::MAX_RECORD_BYTES)
-        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "`{}`:{}:{}: not a modelvet run record: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        )
-    })
 }
 
 /// Writes every view of `audit` into `dir` (atomically, file by file); returns the paths written.

@@ -255,8 +255,7 @@ pub struct ReclassifyArgs {
 /// `modelvet reclassify`: the current detectors over a saved run's answers. Takes a run record
 /// (`modelvet probe -o`) or an audit record (`audit.json`, whose summary is recomputed too).
 pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
-    let bytes = std::fs::read(&args.run)
-        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", args.run.display()))?;
+    let bytes = read_record(&args.run)?;
     let suites = load_suites(&args.suites)?;
     let out = args.output.as_ref().unwrap_or(&args.run);
     let is_audit = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -280,19 +279,35 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
         }
         return Ok(Status::Success);
     }
-    let mut run: ProbeRun = serde_json::from_slice(&bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "`{}`:{}:{}: not a modelvet run record: {e}",
-            args.run.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
+    let mut run = parse_run(&bytes, &args.run)?;
     let changed = runner::reclassify(&mut run, &suites).map_err(anyhow::Error::msg)?;
     emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
     eprintln!("{changed} verdicts changed; wrote `{}`", out.display());
     emit(None, &summary(&run))?;
     Ok(Status::Success)
+}
+
+/// A saved record's bytes, capped like every record modelvet reads.
+fn read_record(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    crate::util::read_capped(path, crate::audit::MAX_RECORD_BYTES)
+        .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))
+}
+
+/// A probe run record from its bytes, naming the file and line:col on errors.
+fn parse_run(bytes: &[u8], path: &std::path::Path) -> anyhow::Result<ProbeRun> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "`{}`:{}:{}: not a modelvet run record: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// Reads a probe run record (`modelvet probe -o`).
+pub(crate) fn read_run(path: &std::path::Path) -> anyhow::Result<ProbeRun> {
+    parse_run(&read_record(path)?, path)
 }
 
 fn pct(r: &crate::probe::stats::Rate) -> String {
