@@ -205,13 +205,11 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
 
 /// Writes every view of `audit` into `dir` (atomically, file by file); returns the paths written.
 pub fn write_all(audit: &Audit, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let html = crate::report::html::render(audit)?;
-    let outputs = [
+    let mut outputs = vec![
         (AUDIT_JSON, audit.to_json()),
-        (INDEX_HTML, html),
-        (JUNIT_XML, crate::report::junit::render(audit)),
-        (BOM_JSON, crate::report::cyclonedx::render(audit)),
+        (INDEX_HTML, crate::report::html::render(audit)?),
     ];
+    outputs.extend(machine_views(audit));
     let mut written = Vec::new();
     for (name, text) in outputs {
         let path = dir.join(name);
@@ -219,6 +217,14 @@ pub fn write_all(audit: &Audit, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+/// The views for tools (JUnit, CycloneDX) with their file names.
+fn machine_views(audit: &Audit) -> [(&'static str, String); 2] {
+    [
+        (JUNIT_XML, crate::report::junit::render(audit)),
+        (BOM_JSON, crate::report::cyclonedx::render(audit)),
+    ]
 }
 
 #[derive(clap::Args, Debug)]
@@ -247,10 +253,7 @@ pub fn run_report(args: ReportArgs) -> anyhow::Result<Status> {
     eprintln!("wrote {}", out.display());
     if args.all {
         let dir = out.parent().unwrap_or(Path::new("."));
-        for (name, text) in [
-            (JUNIT_XML, crate::report::junit::render(&audit)),
-            (BOM_JSON, crate::report::cyclonedx::render(&audit)),
-        ] {
+        for (name, text) in machine_views(&audit) {
             let p = dir.join(name);
             emit(Some(&p), &text)?;
             eprintln!("wrote {}", p.display());
