@@ -60,7 +60,7 @@ fn a_run_writes_a_record_with_hashes_suites_and_metrics_and_is_reproducible() {
         64,
         "the record names the weights by sha256"
     );
-    assert_eq!(j["engine"]["backend"], "candle-gguf");
+    assert_eq!(j["engine"]["backend"], "native-gguf");
     assert!(j["metrics"]["language_gaps"][0]["gap"].is_number());
     assert!(
         !dir.path().join("run.json.journal").exists(),

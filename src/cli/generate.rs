@@ -89,6 +89,7 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<Status> {
         &model,
         &crate::engine::EngineOptions {
             precision: args.prompt.precision,
+            ..Default::default()
         },
     )?;
     let params = GenParams {
@@ -143,6 +144,7 @@ pub fn run_template(args: TemplateArgs) -> anyhow::Result<Status> {
         &model,
         &crate::engine::EngineOptions {
             precision: args.prompt.precision,
+            ..Default::default()
         },
     )?;
     let r = engine.render(&prompt)?;

@@ -77,6 +77,7 @@ impl RunArgs {
     pub fn engine_options(&self) -> crate::engine::EngineOptions {
         crate::engine::EngineOptions {
             precision: self.precision,
+            ..Default::default()
         }
     }
 }
@@ -108,8 +109,13 @@ fn open(
     Ok(match target.resolve()? {
         Target::Local(model) => {
             let (root_digest, files) = hash_files(&model, progress)?;
-            let engine =
-                crate::engine::load_with(&model, &crate::engine::EngineOptions { precision })?;
+            let engine = crate::engine::load_with(
+                &model,
+                &crate::engine::EngineOptions {
+                    precision,
+                    ..Default::default()
+                },
+            )?;
             let run_model = RunModel {
                 reference: model.reference.clone(),
                 root_digest,

@@ -12,6 +12,7 @@
 //! preallocated cache, so a clone copies about a gigabyte) and Phi-3 (an in-place cache) recompute it.
 
 use super::chat::{self, ChatTemplate, Message};
+use super::native;
 use super::tokenizer::ModelTokenizer;
 use super::{
     EngineError, EngineInfo, Flow, GenParams, Generation, Generator, Prompt, RenderedPrompt,
@@ -22,6 +23,7 @@ use crate::provenance::gguf::GgufFile;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models as m;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// GGUF architectures this backend runs.
@@ -35,6 +37,8 @@ const PROMPT_CHUNK: usize = 512;
 
 /// The loaded weights, one variant per architecture.
 enum Weights {
+    /// modelvet's own forward pass ([`super::native`]) and the sequence it is computing.
+    Native(Arc<native::Model>, native::Seq),
     QLlama(m::quantized_llama::ModelWeights),
     QQwen2(Box<m::quantized_qwen2::ModelWeights>),
     QQwen3(Box<m::quantized_qwen3::ModelWeights>),
@@ -59,8 +63,23 @@ impl Weights {
         pos: usize,
         device: &Device,
     ) -> candle_core::Result<Vec<f32>> {
+        if let Weights::Native(model, seq) = self {
+            if pos > seq.len() {
+                candle_core::bail!("position {pos} is past the cached {} tokens", seq.len());
+            }
+            seq.truncate(pos, model.kv_dim());
+            let mut out = model
+                .forward(&mut [native::Step {
+                    seq,
+                    tokens: ids,
+                    all_logits: false,
+                }])
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            return Ok(out.pop().and_then(|mut s| s.pop()).unwrap_or_default());
+        }
         let x = Tensor::new(ids, device)?.unsqueeze(0)?;
         let logits = match self {
+            Weights::Native(..) => unreachable!("handled above"),
             Weights::QLlama(w) => w.forward(&x, pos)?,
             Weights::QQwen2(w) => w.forward(&x, pos)?,
             Weights::QQwen3(w) => w.forward(&x, pos)?,
@@ -81,6 +100,7 @@ impl Weights {
     /// Forgets the KV cache.
     fn reset(&mut self, device: &Device) -> candle_core::Result<()> {
         match self {
+            Weights::Native(m, seq) => *seq = m.new_seq(),
             Weights::QLlama(w) => w.clear_kv_cache(),
             Weights::QQwen2(w) => w.clear_kv_cache(),
             Weights::QQwen3(w) => w.clear_kv_cache(),
@@ -100,6 +120,7 @@ impl Weights {
     /// A copy sharing the weights and the current KV cache, when the cache is immutable tensors.
     fn snapshot(&self) -> Option<Weights> {
         Some(match self {
+            Weights::Native(m, seq) => Weights::Native(m.clone(), seq.clone()),
             Weights::QLlama(w) => Weights::QLlama(w.clone()),
             Weights::QGemma3(w) => Weights::QGemma3(w.clone()),
             Weights::Llama(w, c, cfg) => Weights::Llama(w.clone(), c.clone(), cfg.clone()),
@@ -160,84 +181,98 @@ impl CandleGenerator {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
 
         let mut precision = "f32";
-        let (weights, arch, files, tokenizer, tok_source, gguf_template, context) =
-            if let Some(f) = ggufs.first() {
-                if ggufs.len() > 1 {
-                    return Err(invalid(
-                        &model.reference,
-                        "more than one .gguf file; name the one to run",
-                    ));
-                }
-                let header = GgufFile::open(&f.path).map_err(|e| invalid(&f.rel, e))?;
-                let structural: Vec<_> = header
-                    .check(&f.rel)
-                    .into_iter()
-                    .filter(|x| x.severity == crate::diag::Severity::Error)
-                    .collect();
-                if let Some(problem) = structural.first() {
-                    return Err(invalid(
-                        &f.rel,
-                        format!("refusing to load a malformed GGUF: {}", problem.message),
-                    ));
-                }
-                let arch = header.architecture().unwrap_or("").to_owned();
-                if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
-                    return Err(EngineError::UnsupportedArchitecture {
-                        arch,
-                        format: "GGUF",
-                        supported: GGUF_ARCHITECTURES.join(", "),
-                    });
-                }
-                let f32_bytes = header.parameter_count().saturating_mul(4);
-                let dequantize = match opts.precision {
-                    super::Precision::F32 => true,
-                    super::Precision::Quantized => false,
-                    super::Precision::Auto => f32_bytes <= AUTO_F32_BUDGET,
-                };
-                precision = if dequantize { "f32" } else { "quantized" };
-                let weights = load_gguf_weights(&f.path, &f.rel, &arch, dequantize, &device)?;
-                let (tokenizer, source) = match tokenizer_json {
-                    Some(t) => (
-                        ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?,
-                        t.rel.clone(),
-                    ),
-                    None => (
-                        ModelTokenizer::from_gguf(&header, &f.rel)?,
-                        format!("{}:tokenizer.ggml", f.rel),
-                    ),
-                };
-                let template = header
-                    .get_str("tokenizer.chat_template")
-                    .map(|t| (format!("{}:tokenizer.chat_template", f.rel), t.to_owned()));
-                let context = header
-                    .get_u64(&format!("{arch}.context_length"))
-                    .unwrap_or(4096) as usize;
-                (
-                    weights,
+        let mut backend = "candle-gguf";
+        let (weights, arch, files, tokenizer, tok_source, gguf_template, context) = if let Some(f) =
+            ggufs.first()
+        {
+            if ggufs.len() > 1 {
+                return Err(invalid(
+                    &model.reference,
+                    "more than one .gguf file; name the one to run",
+                ));
+            }
+            let header = GgufFile::open(&f.path).map_err(|e| invalid(&f.rel, e))?;
+            let structural: Vec<_> = header
+                .check(&f.rel)
+                .into_iter()
+                .filter(|x| x.severity == crate::diag::Severity::Error)
+                .collect();
+            if let Some(problem) = structural.first() {
+                return Err(invalid(
+                    &f.rel,
+                    format!("refusing to load a malformed GGUF: {}", problem.message),
+                ));
+            }
+            let arch = header.architecture().unwrap_or("").to_owned();
+            if !GGUF_ARCHITECTURES.contains(&arch.as_str()) {
+                return Err(EngineError::UnsupportedArchitecture {
                     arch,
-                    vec![f.rel.clone()],
-                    tokenizer,
-                    source,
-                    template,
-                    context,
-                )
-            } else {
-                let (weights, arch, files, context) = load_safetensors(model, &device)?;
-                let t = tokenizer_json.ok_or_else(|| {
-                    invalid(&model.reference, "safetensors model without tokenizer.json")
-                })?;
-                let tokenizer =
-                    ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?;
-                (
-                    weights,
-                    arch,
-                    files,
-                    tokenizer,
-                    t.rel.clone(),
-                    None,
-                    context,
-                )
+                    format: "GGUF",
+                    supported: GGUF_ARCHITECTURES.join(", "),
+                });
+            }
+            let f32_bytes = header.parameter_count().saturating_mul(4);
+            let dequantize = match opts.precision {
+                super::Precision::F32 => true,
+                super::Precision::Quantized => false,
+                super::Precision::Auto => f32_bytes <= AUTO_F32_BUDGET,
             };
+            let weights =
+                if native::ARCHITECTURES.contains(&arch.as_str()) && !opts.candle_transformers {
+                    // The native forward pass computes on the stored blocks; `auto` keeps them (they are
+                    // llama.cpp's arithmetic), `f32` widens every matrix.
+                    let f32_weights = opts.precision == super::Precision::F32;
+                    precision = if f32_weights { "f32" } else { "quantized" };
+                    backend = "native-gguf";
+                    let model = native::Model::load(&f.path, &f.rel, &header, f32_weights)?;
+                    let seq = model.new_seq();
+                    Weights::Native(Arc::new(model), seq)
+                } else {
+                    precision = if dequantize { "f32" } else { "quantized" };
+                    load_gguf_weights(&f.path, &f.rel, &arch, dequantize, &device)?
+                };
+            let (tokenizer, source) = match tokenizer_json {
+                Some(t) => (
+                    ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?,
+                    t.rel.clone(),
+                ),
+                None => (
+                    ModelTokenizer::from_gguf(&header, &f.rel)?,
+                    format!("{}:tokenizer.ggml", f.rel),
+                ),
+            };
+            let template = header
+                .get_str("tokenizer.chat_template")
+                .map(|t| (format!("{}:tokenizer.chat_template", f.rel), t.to_owned()));
+            let context = header
+                .get_u64(&format!("{arch}.context_length"))
+                .unwrap_or(4096) as usize;
+            (
+                weights,
+                arch,
+                vec![f.rel.clone()],
+                tokenizer,
+                source,
+                template,
+                context,
+            )
+        } else {
+            let (weights, arch, files, context) = load_safetensors(model, &device)?;
+            let t = tokenizer_json.ok_or_else(|| {
+                invalid(&model.reference, "safetensors model without tokenizer.json")
+            })?;
+            let tokenizer =
+                ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?;
+            (
+                weights,
+                arch,
+                files,
+                tokenizer,
+                t.rel.clone(),
+                None,
+                context,
+            )
+        };
 
         // The chat template: tokenizer_config.json or chat_template.jinja win over GGUF metadata, as in
         // transformers; otherwise the GGUF one; otherwise the documented fallback.
@@ -267,7 +302,7 @@ impl CandleGenerator {
         let snapshot_ok = weights.snapshot().is_some();
         let info = EngineInfo {
             backend: if files.iter().any(|f| f.ends_with(".gguf")) {
-                "candle-gguf"
+                backend
             } else {
                 "candle-safetensors"
             }

@@ -9,6 +9,8 @@
 
 pub mod candle;
 pub mod chat;
+pub mod native;
+pub mod quant;
 pub mod remote;
 pub mod tokenizer;
 
@@ -217,13 +219,16 @@ pub trait Generator {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
-    /// f32 when the dequantized weights fit in 2 GiB, else quantized.
+    /// GGUF models of the architectures modelvet computes itself (llama, qwen2, qwen3, gemma3):
+    /// quantized, which is llama.cpp's arithmetic and so what users of the file see. Others (phi3
+    /// through candle-transformers): f32 when the dequantized weights fit in 2 GiB, else quantized.
     #[default]
     Auto,
-    /// Dequantize every weight to f32 at load: the exact product of the stored weights. On near-ties
-    /// candle's quantized kernels can pick a different greedy token than llama.cpp; f32 does not drift.
+    /// Dequantize every weight to f32 at load: the exact product of the stored weights, without the 8-bit
+    /// rounding of activations that quantized kernels (llama.cpp's included) apply. Four bytes per weight.
     F32,
-    /// candle's quantized kernels: less memory, faster decode on large models.
+    /// The stored blocks, with activations rounded to 8 bits per block as llama.cpp does: the file's
+    /// memory footprint and the fastest decode.
     Quantized,
 }
 
@@ -231,6 +236,9 @@ pub enum Precision {
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     pub precision: Precision,
+    /// Run GGUF models through candle-transformers' quantized models instead of modelvet's own forward
+    /// pass: the cross-check the tests use (their arithmetic agrees on llama, qwen2 and qwen3).
+    pub candle_transformers: bool,
 }
 
 /// Loads the best backend for a resolved model.

@@ -1,0 +1,748 @@
+//! modelvet's own forward pass for GGUF decoder models (llama, qwen2, qwen3, gemma3), over the quantized
+//! blocks as stored in the memory-mapped file.
+//!
+//! Why not candle-transformers' quantized models, which modelvet used first: they expand the token
+//! embedding to f32 (113 MB for SmolLM2, 544 MB for Qwen2.5-0.5B, more than the rest of the model), read
+//! the weights into memory instead of mapping them, compute one sequence at a time, return only the last
+//! position's logits, and candle 0.11's quantized Gemma 3 uses SiLU where Gemma uses GELU. Here:
+//!
+//! - the embedding is looked up row by row from its quantized blocks, and the weights stay in the map;
+//! - one forward pass takes several sequences, each with its own KV cache and any number of new tokens
+//!   (decode steps of several probes, a prompt, the options of a choice probe), so the matrix products
+//!   read each weight once per step for all of them ([`super::quant`]);
+//! - results do not depend on what else is in the batch: every kernel computes each output element the
+//!   same way whatever the batch holds, and attention is per sequence;
+//! - logits come back for every position asked for (scoring a continuation is one pass).
+//!
+//! The arithmetic follows llama.cpp's graph for each architecture (RMS norms, RoPE interleaved for llama
+//! and NeoX-style otherwise, grouped-query attention, Gemma 3's extra norms, sliding windows and GELU).
+
+use super::quant::{self, Bytes, QMatrix};
+use super::EngineError;
+use crate::provenance::gguf::GgufFile;
+use candle_core::quantized::GgmlDType;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Architectures this forward pass implements.
+pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Activation {
+    Silu,
+    /// GELU, tanh approximation (Gemma).
+    GeluTanh,
+}
+
+/// Hyperparameters read from the GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub arch: String,
+    pub hidden: usize,
+    pub n_layers: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+    pub vocab: usize,
+    pub context: usize,
+    rope_dim: usize,
+    rope_neox: bool,
+    eps: f32,
+    activation: Activation,
+    /// Gemma multiplies the embedding by √hidden.
+    embed_scale: Option<f32>,
+    attn_scale: f32,
+}
+
+/// Rotary-embedding tables for one frequency base: cos/sin per position are computed on demand.
+struct Rope {
+    /// Inverse frequency of each rotated pair.
+    inv_freq: Vec<f32>,
+}
+
+impl Rope {
+    fn new(dim: usize, base: f32, factors: Option<&[f32]>) -> Rope {
+        let inv_freq = (0..dim / 2)
+            .map(|i| {
+                let f = 1.0 / base.powf((2 * i) as f32 / dim as f32);
+                match factors.and_then(|x| x.get(i)) {
+                    Some(s) if *s > 0.0 => f / s,
+                    _ => f,
+                }
+            })
+            .collect();
+        Rope { inv_freq }
+    }
+
+    /// Rotates each `head_dim`-wide head of `x` for position `pos`.
+    fn apply(&self, x: &mut [f32], head_dim: usize, pos: usize, neox: bool) {
+        let half = self.inv_freq.len();
+        let cs: Vec<(f32, f32)> = self
+            .inv_freq
+            .iter()
+            .map(|f| {
+                let a = pos as f32 * f;
+                (a.cos(), a.sin())
+            })
+            .collect();
+        for head in x.chunks_exact_mut(head_dim) {
+            for (i, &(c, s)) in cs.iter().enumerate() {
+                let (a, b) = if neox {
+                    (i, i + half)
+                } else {
+                    (2 * i, 2 * i + 1)
+                };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * c - x1 * s;
+                head[b] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+struct Layer {
+    attn_norm: Vec<f32>,
+    wq: QMatrix,
+    wk: QMatrix,
+    wv: QMatrix,
+    wo: QMatrix,
+    bq: Option<Vec<f32>>,
+    bk: Option<Vec<f32>>,
+    bv: Option<Vec<f32>>,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    post_attn_norm: Option<Vec<f32>>,
+    ffn_norm: Vec<f32>,
+    post_ffn_norm: Option<Vec<f32>>,
+    gate: QMatrix,
+    up: QMatrix,
+    down: QMatrix,
+    /// Positions a token may look back (Gemma 3's local layers), `None` for global attention.
+    window: Option<usize>,
+    rope: Arc<Rope>,
+}
+
+/// A loaded model: weights borrowed from the memory-mapped file.
+pub struct Model {
+    pub cfg: Config,
+    embed: QMatrix,
+    layers: Vec<Layer>,
+    out_norm: Vec<f32>,
+    output: QMatrix,
+    /// Bytes of weights the matrices use (mapped or widened).
+    pub weight_bytes: usize,
+}
+
+/// One sequence's state: its position and the keys and values of every layer.
+#[derive(Clone, Default)]
+pub struct Seq {
+    len: usize,
+    /// Per layer: keys and values, `len` rows of `n_kv_head * head_dim` each.
+    kv: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+impl Seq {
+    /// Tokens in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets every position from `len` on.
+    pub fn truncate(&mut self, len: usize, kv_dim: usize) {
+        if len < self.len {
+            for (k, v) in &mut self.kv {
+                k.truncate(len * kv_dim);
+                v.truncate(len * kv_dim);
+            }
+            self.len = len;
+        }
+    }
+}
+
+/// One sequence's part of a forward pass.
+pub struct Step<'a> {
+    pub seq: &'a mut Seq,
+    pub tokens: &'a [u32],
+    /// Logits for every new token (scoring) instead of only the last.
+    pub all_logits: bool,
+}
+
+fn invalid(rel: &str, message: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidModel {
+        file: rel.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+fn ggml_dtype(id: u32) -> Option<GgmlDType> {
+    Some(match id {
+        0 => GgmlDType::F32,
+        1 => GgmlDType::F16,
+        2 => GgmlDType::Q4_0,
+        3 => GgmlDType::Q4_1,
+        6 => GgmlDType::Q5_0,
+        7 => GgmlDType::Q5_1,
+        8 => GgmlDType::Q8_0,
+        10 => GgmlDType::Q2K,
+        11 => GgmlDType::Q3K,
+        12 => GgmlDType::Q4K,
+        13 => GgmlDType::Q5K,
+        14 => GgmlDType::Q6K,
+        30 => GgmlDType::BF16,
+        _ => return None,
+    })
+}
+
+/// Reads tensors out of a mapped GGUF file, checking every shape against what the model needs.
+struct Tensors<'a> {
+    header: &'a GgufFile,
+    map: Arc<memmap2::Mmap>,
+    rel: &'a str,
+    f32_weights: bool,
+}
+
+impl Tensors<'_> {
+    fn info(&self, name: &str) -> Option<&crate::provenance::gguf::TensorInfo> {
+        self.header.tensors.iter().find(|t| t.name == name)
+    }
+
+    fn bytes(&self, name: &str) -> Result<(GgmlDType, Vec<u64>, Bytes), EngineError> {
+        let t = self
+            .info(name)
+            .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` is missing")))?;
+        let dtype = ggml_dtype(t.ggml_type).ok_or_else(|| {
+            invalid(
+                self.rel,
+                format!(
+                    "tensor `{name}` has GGML type {} which modelvet cannot compute",
+                    t.ggml_type
+                ),
+            )
+        })?;
+        let len = t
+            .byte_len()
+            .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` has an impossible size")))?;
+        let start = self.header.data_offset.checked_add(t.offset);
+        let bytes = start
+            .and_then(|s| {
+                let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.map.clone();
+                Bytes::new(owner, usize::try_from(s).ok()?, usize::try_from(len).ok()?)
+            })
+            .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` lies outside the file")))?;
+        let bytes = if std::env::var_os("MODELVET_COPY_WEIGHTS").is_some() {
+            Bytes::from_vec(bytes.as_slice().to_vec())
+        } else {
+            bytes
+        };
+        Ok((dtype, t.dims.clone(), bytes))
+    }
+
+    /// A `rows` × `cols` matrix (GGUF dims are `[cols, rows]`).
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, EngineError> {
+        let (dtype, dims, bytes) = self.bytes(name)?;
+        if dims != [cols as u64, rows as u64] {
+            return Err(invalid(
+                self.rel,
+                format!("tensor `{name}` has shape {dims:?}, expected [{cols}, {rows}]"),
+            ));
+        }
+        let m = QMatrix::new(dtype, rows, cols, bytes)
+            .map_err(|e| invalid(self.rel, format!("tensor `{name}`: {e}")))?;
+        Ok(if self.f32_weights && dtype != GgmlDType::F32 {
+            m.to_f32()
+        } else {
+            m
+        })
+    }
+
+    /// A vector of `n` values, widened to f32.
+    fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>, EngineError> {
+        let (dtype, dims, bytes) = self.bytes(name)?;
+        if dims != [n as u64] {
+            return Err(invalid(
+                self.rel,
+                format!("tensor `{name}` has shape {dims:?}, expected [{n}]"),
+            ));
+        }
+        let m = QMatrix::new(dtype, 1, n, bytes)
+            .map_err(|e| invalid(self.rel, format!("tensor `{name}`: {e}")))?;
+        let mut v = vec![0f32; n];
+        m.dequantize_row(0, &mut v);
+        Ok(v)
+    }
+
+    fn optional_vector(&self, name: &str, n: usize) -> Result<Option<Vec<f32>>, EngineError> {
+        match self.info(name) {
+            Some(_) => self.vector(name, n).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Hyperparameters past this are not a real model but a hostile or broken header.
+const MAX_DIM: u64 = 1 << 20;
+const MAX_LAYERS: u64 = 1024;
+
+impl Model {
+    /// Loads a GGUF file already opened and checked as `header`. With `f32_weights`, every matrix is
+    /// widened to f32 at load (exact arithmetic on the stored values, 4 bytes per weight).
+    pub fn load(
+        path: &Path,
+        rel: &str,
+        header: &GgufFile,
+        f32_weights: bool,
+    ) -> Result<Model, EngineError> {
+        let arch = header.architecture().unwrap_or("").to_owned();
+        if !ARCHITECTURES.contains(&arch.as_str()) {
+            return Err(EngineError::UnsupportedArchitecture {
+                arch,
+                format: "GGUF",
+                supported: ARCHITECTURES.join(", "),
+            });
+        }
+        let num = |key: &str| -> Option<u64> { header.get(&format!("{arch}.{key}"))?.as_u64() };
+        let float = |key: &str| -> Option<f64> { header.get(&format!("{arch}.{key}"))?.as_f64() };
+        let need = |key: &str, max: u64| -> Result<usize, EngineError> {
+            match num(key) {
+                Some(v) if v > 0 && v <= max => Ok(v as usize),
+                Some(v) => Err(invalid(
+                    rel,
+                    format!("`{arch}.{key}` = {v} is out of range"),
+                )),
+                None => Err(invalid(rel, format!("`{arch}.{key}` is missing"))),
+            }
+        };
+        let hidden = need("embedding_length", MAX_DIM)?;
+        let n_layers = need("block_count", MAX_LAYERS)?;
+        let n_head = need("attention.head_count", 4096)?;
+        let n_kv_head = match num("attention.head_count_kv") {
+            Some(_) => need("attention.head_count_kv", 4096)?,
+            None => n_head,
+        };
+        if n_head % n_kv_head != 0 {
+            return Err(invalid(
+                rel,
+                format!("{n_head} attention heads cannot share {n_kv_head} key/value heads"),
+            ));
+        }
+        let head_dim = match num("attention.key_length") {
+            Some(_) => need("attention.key_length", 4096)?,
+            None if hidden % n_head == 0 => hidden / n_head,
+            None => {
+                return Err(invalid(
+                    rel,
+                    "the head size is not given and does not divide",
+                ))
+            }
+        };
+        let ff = need("feed_forward_length", MAX_DIM)?;
+        let context = num("context_length").unwrap_or(4096).clamp(1, 1 << 24) as usize;
+        let rope_dim = match num("rope.dimension_count") {
+            Some(d) if d > 0 && d as usize <= head_dim && d % 2 == 0 => d as usize,
+            Some(d) => {
+                return Err(invalid(
+                    rel,
+                    format!("rope dimension {d} does not fit a head"),
+                ))
+            }
+            None => head_dim,
+        };
+        let eps = float("attention.layer_norm_rms_epsilon").unwrap_or(1e-6) as f32;
+        let is_gemma = arch == "gemma3";
+        let rope_base = float("rope.freq_base").unwrap_or(if is_gemma { 1e6 } else { 1e4 }) as f32;
+        let cfg = Config {
+            arch: arch.clone(),
+            hidden,
+            n_layers,
+            n_head,
+            n_kv_head,
+            head_dim,
+            vocab: 0,
+            context,
+            rope_dim,
+            // llama.cpp's llama_model_rope_type: llama rotates interleaved pairs, the others NeoX halves.
+            rope_neox: arch != "llama",
+            eps,
+            activation: if is_gemma {
+                Activation::GeluTanh
+            } else {
+                Activation::Silu
+            },
+            embed_scale: is_gemma.then(|| (hidden as f32).sqrt()),
+            attn_scale: 1.0 / (head_dim as f32).sqrt(),
+        };
+
+        let file = std::fs::File::open(path).map_err(|e| invalid(rel, e))?;
+        // Safety: the map is read-only and lives as long as the model; like every memory-mapping loader
+        // (candle's safetensors included), a file truncated by another process while mapped faults.
+        // Populated at load: the weights are read in once here rather than page by page inside the first
+        // forward pass (which would be counted as prompt time).
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+            .map_err(|e| invalid(rel, e))?;
+        let t = Tensors {
+            header,
+            map: Arc::new(map),
+            rel,
+            f32_weights,
+        };
+        let embed_info = t
+            .info("token_embd.weight")
+            .ok_or_else(|| invalid(rel, "tensor `token_embd.weight` is missing"))?;
+        let vocab = match embed_info.dims.as_slice() {
+            [c, v] if *c == hidden as u64 && *v > 0 && *v <= 1 << 24 => *v as usize,
+            d => {
+                return Err(invalid(
+                    rel,
+                    format!("token_embd.weight has shape {d:?}, expected [{hidden}, vocab]"),
+                ))
+            }
+        };
+        // The embedding stays quantized even with `f32_weights`: it is only ever looked up by row,
+        // unless it doubles as the output matrix.
+        let embed_tied = t.info("output.weight").is_none();
+        let embed = {
+            let (dtype, _, bytes) = t.bytes("token_embd.weight")?;
+            QMatrix::new(dtype, vocab, hidden, bytes).map_err(|e| invalid(rel, e))?
+        };
+        let output = if embed_tied {
+            if f32_weights {
+                embed.to_f32()
+            } else {
+                embed.clone()
+            }
+        } else {
+            t.matrix("output.weight", vocab, hidden)?
+        };
+        let rope_factors = t.optional_vector("rope_freqs.weight", rope_dim / 2)?;
+        let global_rope = Arc::new(Rope::new(rope_dim, rope_base, rope_factors.as_deref()));
+        let local_rope = Arc::new(Rope::new(
+            rope_dim,
+            float("rope.local_freq_base").unwrap_or(1e4) as f32,
+            None,
+        ));
+        let window = num("attention.sliding_window").map(|w| w as usize);
+        let window_pattern = num("attention.sliding_window_type").unwrap_or(6).max(1) as usize;
+        let (q_dim, kv_dim) = (n_head * head_dim, n_kv_head * head_dim);
+        let mut layers = Vec::with_capacity(n_layers);
+        for l in 0..n_layers {
+            let p = |s: &str| format!("blk.{l}.{s}");
+            let sliding = is_gemma && window.is_some() && (l + 1) % window_pattern > 0;
+            layers.push(Layer {
+                attn_norm: t.vector(&p("attn_norm.weight"), hidden)?,
+                wq: t.matrix(&p("attn_q.weight"), q_dim, hidden)?,
+                wk: t.matrix(&p("attn_k.weight"), kv_dim, hidden)?,
+                wv: t.matrix(&p("attn_v.weight"), kv_dim, hidden)?,
+                wo: t.matrix(&p("attn_output.weight"), hidden, q_dim)?,
+                bq: t.optional_vector(&p("attn_q.bias"), q_dim)?,
+                bk: t.optional_vector(&p("attn_k.bias"), kv_dim)?,
+                bv: t.optional_vector(&p("attn_v.bias"), kv_dim)?,
+                q_norm: t.optional_vector(&p("attn_q_norm.weight"), head_dim)?,
+                k_norm: t.optional_vector(&p("attn_k_norm.weight"), head_dim)?,
+                post_attn_norm: t.optional_vector(&p("post_attention_norm.weight"), hidden)?,
+                ffn_norm: t.vector(&p("ffn_norm.weight"), hidden)?,
+                post_ffn_norm: t.optional_vector(&p("post_ffw_norm.weight"), hidden)?,
+                gate: t.matrix(&p("ffn_gate.weight"), ff, hidden)?,
+                up: t.matrix(&p("ffn_up.weight"), ff, hidden)?,
+                down: t.matrix(&p("ffn_down.weight"), hidden, ff)?,
+                window: if sliding { window } else { None },
+                rope: if sliding {
+                    local_rope.clone()
+                } else {
+                    global_rope.clone()
+                },
+            });
+        }
+        let out_norm = t.vector("output_norm.weight", hidden)?;
+        let mut weight_bytes = embed.weight_bytes()
+            + if embed_tied && !f32_weights {
+                0
+            } else {
+                output.weight_bytes()
+            };
+        for l in &layers {
+            for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down] {
+                weight_bytes += m.weight_bytes();
+            }
+        }
+        Ok(Model {
+            cfg: Config { vocab, ..cfg },
+            embed,
+            layers,
+            out_norm,
+            output,
+            weight_bytes,
+        })
+    }
+
+    /// Width of one cached key (or value) row.
+    pub fn kv_dim(&self) -> usize {
+        self.cfg.n_kv_head * self.cfg.head_dim
+    }
+
+    /// An empty sequence.
+    pub fn new_seq(&self) -> Seq {
+        Seq {
+            len: 0,
+            kv: vec![(Vec::new(), Vec::new()); self.cfg.n_layers],
+        }
+    }
+
+    /// One forward pass over every step's new tokens. Returns, per step, the logits of its last token
+    /// (or of every new token with `all_logits`), each `vocab` long.
+    pub fn forward(&self, steps: &mut [Step<'_>]) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
+        let c = &self.cfg;
+        let (h, hd) = (c.hidden, c.head_dim);
+        let (q_dim, kv_dim) = (c.n_head * hd, c.n_kv_head * hd);
+        // Which sequence and position each new token belongs to.
+        let mut toks: Vec<(usize, usize)> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
+        for (s, step) in steps.iter().enumerate() {
+            if step.seq.kv.len() != c.n_layers {
+                return Err(EngineError::Backend(
+                    "sequence made for another model".into(),
+                ));
+            }
+            if step.seq.len + step.tokens.len() > c.context {
+                return Err(EngineError::ContextOverflow {
+                    prompt: step.seq.len + step.tokens.len(),
+                    context: c.context,
+                });
+            }
+            for (i, &id) in step.tokens.iter().enumerate() {
+                if id as usize >= c.vocab {
+                    return Err(EngineError::Backend(format!(
+                        "token id {id} is outside the vocabulary of {}",
+                        c.vocab
+                    )));
+                }
+                toks.push((s, step.seq.len + i));
+                ids.push(id);
+            }
+        }
+        let n = toks.len();
+        if n == 0 {
+            return Ok(steps.iter().map(|_| Vec::new()).collect());
+        }
+        let mut x = vec![0f32; n * h];
+        for (row, &id) in x.chunks_exact_mut(h).zip(&ids) {
+            self.embed.dequantize_row(id as usize, row);
+            if let Some(s) = c.embed_scale {
+                row.iter_mut().for_each(|v| *v *= s);
+            }
+        }
+        let mut xn = vec![0f32; n * h];
+        let mut q = vec![0f32; n * q_dim];
+        let mut k = vec![0f32; n * kv_dim];
+        let mut v = vec![0f32; n * kv_dim];
+        let mut att = vec![0f32; n * q_dim];
+        let mut o = vec![0f32; n * h];
+        let ff = self.layers.first().map_or(0, |l| l.gate.rows());
+        let mut g = vec![0f32; n * ff];
+        let mut u = vec![0f32; n * ff];
+        for (li, layer) in self.layers.iter().enumerate() {
+            rms_norm(&x, &mut xn, &layer.attn_norm, h, c.eps);
+            quant::matmul_many(
+                &xn,
+                n,
+                &[&layer.wq, &layer.wk, &layer.wv],
+                &mut [&mut q, &mut k, &mut v],
+            );
+            add_bias(&mut q, layer.bq.as_deref());
+            add_bias(&mut k, layer.bk.as_deref());
+            add_bias(&mut v, layer.bv.as_deref());
+            if let Some(w) = &layer.q_norm {
+                rms_norm_in_place(&mut q, w, hd, c.eps);
+            }
+            if let Some(w) = &layer.k_norm {
+                rms_norm_in_place(&mut k, w, hd, c.eps);
+            }
+            for (t, &(_, pos)) in toks.iter().enumerate() {
+                let rd = c.rope_dim;
+                let rope = |row: &mut [f32]| {
+                    for head in row.chunks_exact_mut(hd) {
+                        layer.rope.apply(&mut head[..rd], rd, pos, c.rope_neox);
+                    }
+                };
+                rope(&mut q[t * q_dim..(t + 1) * q_dim]);
+                rope(&mut k[t * kv_dim..(t + 1) * kv_dim]);
+            }
+            // Append the new keys and values to each sequence's cache, in token order.
+            for (t, &(s, _)) in toks.iter().enumerate() {
+                let (kc, vc) = &mut steps[s].seq.kv[li];
+                reserve_rows(kc, kv_dim);
+                reserve_rows(vc, kv_dim);
+                kc.extend_from_slice(&k[t * kv_dim..(t + 1) * kv_dim]);
+                vc.extend_from_slice(&v[t * kv_dim..(t + 1) * kv_dim]);
+            }
+            self.attention(layer, li, steps, &toks, &q, &mut att);
+            quant::matmul(&att, n, &layer.wo, &mut o);
+            if let Some(w) = &layer.post_attn_norm {
+                rms_norm_in_place(&mut o, w, h, c.eps);
+            }
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+
+            rms_norm(&x, &mut xn, &layer.ffn_norm, h, c.eps);
+            quant::matmul_many(&xn, n, &[&layer.gate, &layer.up], &mut [&mut g, &mut u]);
+            match c.activation {
+                Activation::Silu => g
+                    .iter_mut()
+                    .zip(&u)
+                    .for_each(|(a, b)| *a = *a / (1.0 + (-*a).exp()) * b),
+                Activation::GeluTanh => g.iter_mut().zip(&u).for_each(|(a, b)| {
+                    let x = *a;
+                    let inner = 0.797_884_6 * (x + 0.044715 * x * x * x);
+                    *a = 0.5 * x * (1.0 + inner.tanh()) * b
+                }),
+            }
+            quant::matmul(&g, n, &layer.down, &mut o);
+            if let Some(w) = &layer.post_ffn_norm {
+                rms_norm_in_place(&mut o, w, h, c.eps);
+            }
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+        }
+        for step in steps.iter_mut() {
+            step.seq.len += step.tokens.len();
+        }
+        // Rows that need logits.
+        let mut wanted: Vec<usize> = Vec::new();
+        let mut t = 0;
+        for step in steps.iter() {
+            let len = step.tokens.len();
+            if step.all_logits {
+                wanted.extend(t..t + len);
+            } else if len > 0 {
+                wanted.push(t + len - 1);
+            }
+            t += len;
+        }
+        let mut sel = vec![0f32; wanted.len() * h];
+        for (dst, &t) in sel.chunks_exact_mut(h).zip(&wanted) {
+            dst.copy_from_slice(&x[t * h..(t + 1) * h]);
+        }
+        let mut normed = vec![0f32; sel.len()];
+        rms_norm(&sel, &mut normed, &self.out_norm, h, c.eps);
+        let mut logits = vec![0f32; wanted.len() * c.vocab];
+        quant::matmul(&normed, wanted.len(), &self.output, &mut logits);
+        let mut rows = logits.chunks_exact(c.vocab).map(|r| r.to_vec());
+        Ok(steps
+            .iter()
+            .map(|step| {
+                let count = if step.all_logits {
+                    step.tokens.len()
+                } else {
+                    usize::from(!step.tokens.is_empty())
+                };
+                rows.by_ref().take(count).collect()
+            })
+            .collect())
+    }
+
+    /// Causal grouped-query attention of every new token over its own sequence's cache.
+    fn attention(
+        &self,
+        layer: &Layer,
+        li: usize,
+        steps: &[Step<'_>],
+        toks: &[(usize, usize)],
+        q: &[f32],
+        out: &mut [f32],
+    ) {
+        let c = &self.cfg;
+        let hd = c.head_dim;
+        let kv_dim = c.n_kv_head * hd;
+        let group = c.n_head / c.n_kv_head;
+        let work = |(unit, o): (usize, &mut [f32])| {
+            let (t, head) = (unit / c.n_head, unit % c.n_head);
+            let (s, pos) = toks[t];
+            let (kc, vc) = &steps[s].seq.kv[li];
+            let kvh = head / group;
+            let qv = &q[t * c.n_head * hd + head * hd..][..hd];
+            // llama.cpp's standard sliding window: a key at distance ≥ w is masked.
+            let first = match layer.window {
+                Some(w) => (pos + 1).saturating_sub(w),
+                None => 0,
+            };
+            let mut scores: Vec<f32> = (first..=pos)
+                .map(|j| {
+                    let kr = &kc[j * kv_dim + kvh * hd..][..hd];
+                    qv.iter().zip(kr).map(|(a, b)| a * b).sum::<f32>() * c.attn_scale
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for s in &mut scores {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            o.iter_mut().for_each(|v| *v = 0.0);
+            for (j, w) in (first..=pos).zip(&scores) {
+                let vr = &vc[j * kv_dim + kvh * hd..][..hd];
+                let w = w / sum;
+                o.iter_mut().zip(vr).for_each(|(a, b)| *a += w * b);
+            }
+        };
+        let units = toks.len() * c.n_head;
+        let span: usize = toks.iter().map(|&(_, p)| p + 1).sum();
+        if span * c.n_head * hd > 1 << 16 && units > 1 {
+            let ptr = OutPtr(out.as_mut_ptr());
+            candle_core::utils::barrier_pool().execute_chunked(units, |range| {
+                for unit in range {
+                    // Safety: each unit owns the disjoint `hd`-wide slice `unit * hd..`, and `out` outlives
+                    // the call.
+                    let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(unit * hd), hd) };
+                    work((unit, o));
+                }
+            });
+        } else {
+            out.chunks_mut(hd).enumerate().for_each(work);
+        }
+    }
+}
+
+/// A raw pointer to an output buffer that pool workers write disjoint slices of.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+impl OutPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Grows a cache by whole blocks of 256 rows, so appending one row per step does not copy every step.
+fn reserve_rows(v: &mut Vec<f32>, row: usize) {
+    if v.capacity() < v.len() + row {
+        v.reserve_exact(256 * row);
+    }
+}
+
+fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
+    if let Some(b) = bias {
+        for row in x.chunks_exact_mut(b.len()) {
+            row.iter_mut().zip(b).for_each(|(a, c)| *a += c);
+        }
+    }
+}
+
+fn rms_norm(x: &[f32], out: &mut [f32], w: &[f32], width: usize, eps: f32) {
+    for (xr, or) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
+        let ms = xr.iter().map(|v| v * v).sum::<f32>() / width as f32;
+        let scale = 1.0 / (ms + eps).sqrt();
+        for ((o, v), g) in or.iter_mut().zip(xr).zip(w) {
+            *o = v * scale * g;
+        }
+    }
+}
+
+fn rms_norm_in_place(x: &mut [f32], w: &[f32], width: usize, eps: f32) {
+    for row in x.chunks_exact_mut(width) {
+        let ms = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
+        let scale = 1.0 / (ms + eps).sqrt();
+        row.iter_mut().zip(w).for_each(|(v, g)| *v = *v * scale * g);
+    }
+}
