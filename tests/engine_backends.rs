@@ -393,6 +393,7 @@ fn the_native_forward_pass_agrees_with_candle_transformers() {
             let opts = EngineOptions {
                 precision: Precision::F32,
                 candle_transformers,
+                ..Default::default()
             };
             modelvet::engine::load_with(&m, &opts).unwrap()
         };
@@ -423,5 +424,91 @@ fn the_native_forward_pass_agrees_with_candle_transformers() {
             let gb = generate(reference.as_mut(), &prompt, &greedy(6));
             assert_eq!(ga.ids, gb.ids, "{arch:?} {prompt:?}");
         }
+    }
+}
+
+/// The batch server (several probes decoded in one forward pass) gives every request exactly what one
+/// request at a time gives: the same ids, text and stop reason, with callbacks that stop early, with
+/// sampling, and with scoring in between.
+#[test]
+fn batched_requests_get_the_same_answers_as_one_at_a_time() {
+    use modelvet::engine::StopReason;
+    for arch in [TinyGguf::Llama, TinyGguf::Qwen2, TinyGguf::Gemma3] {
+        let (_dir, mut g) = fixture(Fixture::Gguf(arch));
+        assert!(g.max_concurrency() > 1, "{arch:?}: native models batch");
+        let prompts: Vec<(Prompt, GenParams, Option<usize>)> = (0..12)
+            .map(|i| {
+                let words = ["hello", "the a b", "b hello a the hello", "a"][i % 4];
+                let prompt = if i % 3 == 0 {
+                    Prompt::Raw {
+                        text: words.repeat(1 + i % 5),
+                    }
+                } else {
+                    chat(&words.repeat(1 + i % 4))
+                };
+                let params = if i % 5 == 4 {
+                    sampled(i as u64)
+                } else {
+                    greedy(20 + i)
+                };
+                // Every third request stops itself after a few pieces.
+                (prompt, params, (i % 3 == 1).then_some(3 + i % 4))
+            })
+            .collect();
+        let run = |g: &mut dyn Generator,
+                   (p, params, stop_after): &(Prompt, GenParams, Option<usize>)| {
+            let mut pieces = 0;
+            g.generate(p, params, &mut |_| {
+                pieces += 1;
+                match stop_after {
+                    Some(n) if pieces >= *n => Flow::Stop,
+                    _ => Flow::Continue,
+                }
+            })
+            .unwrap()
+        };
+        let alone: Vec<Generation> = prompts.iter().map(|p| run(g.as_mut(), p)).collect();
+        let handles: Vec<_> = (0..g.max_concurrency()).map_while(|_| g.handle()).collect();
+        assert_eq!(handles.len(), g.max_concurrency());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let batched = std::sync::Mutex::new(vec![None; prompts.len()]);
+        std::thread::scope(|s| {
+            for mut h in handles {
+                let (next, batched, prompts) = (&next, &batched, &prompts);
+                s.spawn(move || loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(p) = prompts.get(i) else { break };
+                    if i == 5 {
+                        // A score request arrives while generations are in flight.
+                        let sc = h
+                            .score(&chat("hello"), &[" a".into(), " b".into()])
+                            .unwrap();
+                        assert_eq!(sc.len(), 2);
+                    }
+                    let gen = run(h.as_mut(), p);
+                    batched.lock().unwrap()[i] = Some(gen);
+                });
+            }
+        });
+        let batched = batched.into_inner().unwrap();
+        let mut stopped = 0;
+        for (i, (a, b)) in alone.iter().zip(&batched).enumerate() {
+            let b = b.as_ref().expect("every request answered");
+            assert_eq!(a.ids, b.ids, "{arch:?} request {i}");
+            assert_eq!(a.text, b.text, "{arch:?} request {i}");
+            assert_eq!(a.stop, b.stop, "{arch:?} request {i}");
+            assert_eq!(a.cached_tokens, b.cached_tokens, "{arch:?} request {i}");
+            stopped += usize::from(b.stop == StopReason::Callback);
+        }
+        assert!(
+            stopped >= 2,
+            "{arch:?}: the callbacks stopped some requests early"
+        );
+        // Scoring through a handle equals scoring on the engine.
+        let mut h = g.handle().unwrap();
+        let conts = [" a".to_owned(), " b hello".to_owned()];
+        let x = h.score(&chat("the a"), &conts).unwrap();
+        let y = g.score(&chat("the a"), &conts).unwrap();
+        assert_eq!(x, y, "{arch:?}");
     }
 }

@@ -53,6 +53,10 @@ pub struct RunArgs {
     /// How quantized weights are computed.
     #[arg(long, value_enum, default_value_t)]
     pub precision: crate::engine::Precision,
+    /// Probes the local engine answers at once (GGUF llama/qwen2/qwen3/gemma3) [default: 8]. Batching
+    /// changes the wall time, not the answers; 1 asks one probe at a time.
+    #[arg(long, value_name = "N")]
+    pub batch: Option<usize>,
 }
 
 impl RunArgs {
@@ -77,6 +81,7 @@ impl RunArgs {
     pub fn engine_options(&self) -> crate::engine::EngineOptions {
         crate::engine::EngineOptions {
             precision: self.precision,
+            batch: self.batch.unwrap_or(0),
             ..Default::default()
         }
     }
@@ -103,19 +108,13 @@ pub(crate) fn hash_files(
 /// a server (with the weights it loaded hashed when `--weights` names them).
 fn open(
     target: &TargetArgs,
-    precision: crate::engine::Precision,
+    options: &crate::engine::EngineOptions,
     progress: bool,
 ) -> anyhow::Result<(RunModel, Box<dyn crate::engine::Generator>)> {
     Ok(match target.resolve()? {
         Target::Local(model) => {
             let (root_digest, files) = hash_files(&model, progress)?;
-            let engine = crate::engine::load_with(
-                &model,
-                &crate::engine::EngineOptions {
-                    precision,
-                    ..Default::default()
-                },
-            )?;
+            let engine = crate::engine::load_with(&model, options)?;
             let run_model = RunModel {
                 reference: model.reference.clone(),
                 root_digest,
@@ -218,7 +217,7 @@ fn settings(
 pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     let suites = args.run.suites()?;
     let settings = args.run.settings(&suites);
-    let (run_model, mut engine) = open(&args.target, args.run.precision, progress)?;
+    let (run_model, mut engine) = open(&args.target, &args.run.engine_options(), progress)?;
     let mut bar = Bar::new(progress);
     let journal = args.output.as_ref().map(|o| runner::journal_path(o));
     let run = runner::run(

@@ -140,20 +140,32 @@ struct Snapshot {
     logits: Vec<f32>,
 }
 
+/// Everything about a model except its weights: how prompts are rendered and tokenized, when a turn
+/// ends, what the engine is. Shared with the batch server's handles.
+pub(super) struct Frontend {
+    pub(super) tokenizer: ModelTokenizer,
+    template: Option<ChatTemplate>,
+    /// Token ids of the chat prompt head shared by every user message (system prompt + template head).
+    pub(super) head_ids: Vec<u32>,
+    pub(super) stop_ids: Vec<u32>,
+    pub(super) info: EngineInfo,
+}
+
 /// A local model on candle.
 pub struct CandleGenerator {
     weights: Weights,
     /// What the live KV cache holds.
     cached: Vec<u32>,
     snapshot: Option<Snapshot>,
-    tokenizer: ModelTokenizer,
-    template: Option<ChatTemplate>,
-    /// Token ids of the chat prompt head shared by every user message (system prompt + template head).
-    head_ids: Vec<u32>,
-    stop_ids: Vec<u32>,
+    front: Arc<Frontend>,
     device: Device,
-    info: EngineInfo,
+    /// The batch server's request queue, started by the first [`Generator::handle`] call.
+    server: std::sync::OnceLock<std::sync::mpsc::Sender<super::batch::Request>>,
 }
+
+/// Probes the batch server computes at once: enough that each weight read serves several sequences
+/// (decode is memory-bound), few enough that their KV caches stay small.
+pub const BATCH: usize = 8;
 
 fn invalid(file: &str, message: impl std::fmt::Display) -> EngineError {
     EngineError::InvalidModel {
@@ -316,21 +328,72 @@ impl CandleGenerator {
             prefix_cache: snapshot_ok,
             precision: precision.into(),
             threads: candle_core::utils::get_num_threads(),
+            batch: if matches!(weights, Weights::Native(..)) {
+                if opts.batch == 0 {
+                    BATCH
+                } else {
+                    opts.batch
+                }
+            } else {
+                1
+            },
             remote: None,
         };
-        let mut g = CandleGenerator {
-            weights,
-            cached: Vec::new(),
-            snapshot: None,
+        let mut front = Frontend {
             tokenizer,
             template,
             head_ids: Vec::new(),
             stop_ids,
-            device,
             info,
         };
-        g.head_ids = g.chat_head(None)?;
-        Ok(g)
+        front.head_ids = front.chat_head(None)?;
+        Ok(CandleGenerator {
+            weights,
+            cached: Vec::new(),
+            snapshot: None,
+            front: Arc::new(front),
+            device,
+            server: std::sync::OnceLock::new(),
+        })
+    }
+
+    pub fn tokenizer(&self) -> &ModelTokenizer {
+        &self.front.tokenizer
+    }
+}
+
+impl Frontend {
+    /// A prompt the model can take: not empty, and shorter than its context.
+    pub(super) fn check_prompt(&self, ids: &[u32]) -> Result<(), EngineError> {
+        if ids.is_empty() {
+            return Err(EngineError::Backend("empty prompt".into()));
+        }
+        if ids.len() >= self.info.context_length {
+            return Err(EngineError::ContextOverflow {
+                prompt: ids.len(),
+                context: self.info.context_length,
+            });
+        }
+        Ok(())
+    }
+
+    /// The ids of a continuation after a rendered prompt. Prompt and continuation are tokenized
+    /// together, so a merge across the boundary is what the model would really see; when the prompt's
+    /// ids are then not a prefix, the continuation is encoded on its own.
+    pub(super) fn continuation_ids(
+        &self,
+        rendered: &RenderedPrompt,
+        cont: &str,
+    ) -> Result<Vec<u32>, EngineError> {
+        let whole = self.tokenizer.encode(
+            &(rendered.text.clone() + cont),
+            rendered.format != "template",
+        )?;
+        Ok(if whole.starts_with(&rendered.ids) {
+            whole[rendered.ids.len()..].to_vec()
+        } else {
+            self.tokenizer.encode(cont, false)?
+        })
     }
 
     /// The token ids every chat prompt with this system message starts with.
@@ -354,29 +417,65 @@ impl CandleGenerator {
             .collect())
     }
 
-    pub fn tokenizer(&self) -> &ModelTokenizer {
-        &self.tokenizer
+    pub(super) fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
+        let (text, format) = match prompt {
+            Prompt::Raw { text } => (text.clone(), "raw"),
+            Prompt::Chat { system, user } => {
+                let mut messages = Vec::new();
+                if let Some(s) = system {
+                    messages.push(Message {
+                        role: "system".into(),
+                        content: s.clone(),
+                    });
+                }
+                messages.push(Message {
+                    role: "user".into(),
+                    content: user.clone(),
+                });
+                match &self.template {
+                    Some(t) => (t.render(&messages, true, None)?, "template"),
+                    None => (chat::fallback_render(&messages, true), "fallback"),
+                }
+            }
+        };
+        // A rendered template already carries its BOS text when the model wants one; raw text and the
+        // fallback get the model's special tokens from the tokenizer.
+        let add_special = match format {
+            "template" => {
+                let bos = self.tokenizer.bos_token();
+                self.tokenizer.add_bos() && !bos.as_deref().is_some_and(|b| text.starts_with(b))
+            }
+            _ => true,
+        };
+        let ids = self.tokenizer.encode(&text, add_special)?;
+        Ok(RenderedPrompt {
+            text,
+            ids,
+            format: format.into(),
+        })
     }
+}
 
+impl CandleGenerator {
     /// Brings the KV cache to exactly `ids` and returns the logits after them, reusing the live cache,
     /// then the head snapshot, whichever covers more. Returns the number of tokens served from cache.
     fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, usize), EngineError> {
         if ids.is_empty() {
             return Err(EngineError::Backend("empty prompt".into()));
         }
-        if ids.len() >= self.info.context_length {
+        if ids.len() >= self.front.info.context_length {
             return Err(EngineError::ContextOverflow {
                 prompt: ids.len(),
-                context: self.info.context_length,
+                context: self.front.info.context_length,
             });
         }
         // Take or refresh the snapshot of the shared head.
-        let head = self.head_ids.clone();
+        let head = self.front.head_ids.clone();
         let head_fits = head.len() > 1 && ids.len() > head.len() && ids.starts_with(&head);
         let mut start = 0;
         let mut logits = None;
         let mut reused = false;
-        if head_fits && self.info.prefix_cache {
+        if head_fits && self.front.info.prefix_cache {
             if self.snapshot.as_ref().is_none_or(|s| s.ids != head) {
                 self.weights.reset(&self.device)?;
                 let l = self.feed(&head, 0)?;
@@ -433,7 +532,7 @@ impl CandleGenerator {
 }
 
 /// log-softmax of one entry of `logits`.
-fn log_prob(logits: &[f32], id: u32) -> f64 {
+pub(super) fn log_prob(logits: &[f32], id: u32) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = logits.iter().map(|&l| ((l as f64) - max).exp()).sum();
     logits
@@ -444,45 +543,11 @@ fn log_prob(logits: &[f32], id: u32) -> f64 {
 
 impl Generator for CandleGenerator {
     fn info(&self) -> &EngineInfo {
-        &self.info
+        &self.front.info
     }
 
     fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
-        let (text, format) = match prompt {
-            Prompt::Raw { text } => (text.clone(), "raw"),
-            Prompt::Chat { system, user } => {
-                let mut messages = Vec::new();
-                if let Some(s) = system {
-                    messages.push(Message {
-                        role: "system".into(),
-                        content: s.clone(),
-                    });
-                }
-                messages.push(Message {
-                    role: "user".into(),
-                    content: user.clone(),
-                });
-                match &self.template {
-                    Some(t) => (t.render(&messages, true, None)?, "template"),
-                    None => (chat::fallback_render(&messages, true), "fallback"),
-                }
-            }
-        };
-        // A rendered template already carries its BOS text when the model wants one; raw text and the
-        // fallback get the model's special tokens from the tokenizer.
-        let add_special = match format {
-            "template" => {
-                let bos = self.tokenizer.bos_token();
-                self.tokenizer.add_bos() && !bos.as_deref().is_some_and(|b| text.starts_with(b))
-            }
-            _ => true,
-        };
-        let ids = self.tokenizer.encode(&text, add_special)?;
-        Ok(RenderedPrompt {
-            text,
-            ids,
-            format: format.into(),
-        })
+        self.front.render(prompt)
     }
 
     fn generate(
@@ -495,58 +560,33 @@ impl Generator for CandleGenerator {
         let t0 = Instant::now();
         let (mut logits, cached_tokens) = self.prefill(&rendered.ids)?;
         let prompt_seconds = t0.elapsed().as_secs_f64();
-        let sampling = if params.temperature <= 0.0 {
-            Sampling::ArgMax
-        } else {
-            match params.top_p {
-                Some(p) if p < 1.0 => Sampling::TopP {
-                    p,
-                    temperature: params.temperature,
-                },
-                _ => Sampling::All {
-                    temperature: params.temperature,
-                },
-            }
-        };
-        let mut sampler = LogitsProcessor::from_sampling(params.seed, sampling);
-        let mut decoder = self.tokenizer.stream_decoder(true);
-        let mut ids = Vec::new();
-        let mut text = String::new();
-        let mut stop = StopReason::MaxTokens;
+        let front = self.front.clone();
+        let mut dec = Decoding::new(&front, params);
         let t1 = Instant::now();
-        for pos in rendered.ids.len().. {
-            if ids.len() >= params.max_tokens {
-                break;
-            }
-            let l = Tensor::new(logits.as_slice(), &self.device)?;
-            let next = sampler.sample(&l)?;
-            if self.stop_ids.contains(&next) {
-                stop = StopReason::EndOfTurn {
-                    token: self.tokenizer.token_to_piece(next).unwrap_or_default(),
-                };
-                break;
-            }
-            ids.push(next);
-            if let Some(piece) = decoder.push(next) {
-                text.push_str(&piece);
-                if on_text(&piece) == Flow::Stop {
-                    stop = StopReason::Callback;
-                    break;
+        let mut pos = rendered.ids.len();
+        let stop = loop {
+            match dec.next(&logits)? {
+                Next::Stop(reason) => break reason,
+                Next::Token(next, piece) => {
+                    if let Some(p) = piece {
+                        if on_text(&p) == Flow::Stop {
+                            break StopReason::Callback;
+                        }
+                    }
+                    if pos + 1 >= front.info.context_length {
+                        break StopReason::Context;
+                    }
+                    logits = self.weights.forward(&[next], pos, &self.device)?;
+                    pos += 1;
                 }
             }
-            if pos + 1 >= self.info.context_length {
-                stop = StopReason::Context;
-                break;
-            }
-            logits = self.weights.forward(&[next], pos, &self.device)?;
-        }
-        if let Some(rest) = decoder.flush() {
-            text.push_str(&rest);
+        };
+        if let Some(rest) = dec.flush() {
             let _ = on_text(&rest);
         }
         Ok(Generation {
-            text,
-            ids,
+            text: std::mem::take(&mut dec.text),
+            ids: std::mem::take(&mut dec.ids),
             prompt_tokens: rendered.ids.len(),
             cached_tokens,
             stop,
@@ -562,28 +602,25 @@ impl Generator for CandleGenerator {
     ) -> Result<Vec<Scored>, EngineError> {
         let rendered = self.render(prompt)?;
         let (prompt_logits, _) = self.prefill(&rendered.ids)?;
+        let ids: Vec<Vec<u32>> = continuations
+            .iter()
+            .map(|c| self.front.continuation_ids(&rendered, c))
+            .collect::<Result<_, _>>()?;
+        // The native model scores every continuation in one forward pass.
+        if let Weights::Native(model, seq) = &self.weights {
+            let lps = super::batch::score_continuations(model, seq, &prompt_logits, &ids)?;
+            return Ok(continuations
+                .iter()
+                .zip(ids)
+                .zip(lps)
+                .map(|((c, ids), lp)| Scored::new(c, ids, lp))
+                .collect());
+        }
         let base = self.weights.snapshot();
         let mut out = Vec::with_capacity(continuations.len());
-        for (i, cont) in continuations.iter().enumerate() {
-            // Tokenize prompt and continuation together, so a merge across the boundary is what the model
-            // would really see; fall back to separate encoding when the prompt's ids are not a prefix.
-            let whole = self.tokenizer.encode(
-                &(rendered.text.clone() + cont),
-                rendered.format != "template",
-            )?;
-            let ids: Vec<u32> = if whole.starts_with(&rendered.ids) {
-                whole[rendered.ids.len()..].to_vec()
-            } else {
-                self.tokenizer.encode(cont, false)?
-            };
+        for (i, (cont, ids)) in continuations.iter().zip(ids).enumerate() {
             if ids.is_empty() {
-                out.push(Scored {
-                    continuation: cont.clone(),
-                    ids,
-                    logprobs: vec![],
-                    sum: 0.0,
-                    mean: 0.0,
-                });
+                out.push(Scored::new(cont, ids, vec![]));
                 continue;
             }
             if i > 0 {
@@ -605,17 +642,107 @@ impl Generator for CandleGenerator {
                     .forward(&[w[0]], rendered.ids.len() + k, &self.device)?;
                 logprobs.push(log_prob(&l, w[1]));
             }
-            let sum: f64 = logprobs.iter().sum();
-            out.push(Scored {
-                continuation: cont.clone(),
-                mean: sum / ids.len() as f64,
-                ids,
-                logprobs,
-                sum,
-            });
+            out.push(Scored::new(cont, ids, logprobs));
         }
         self.cached.clear();
         Ok(out)
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.front.info.batch
+    }
+
+    /// A handle on the batch server (native models only), started on first use.
+    fn handle(&self) -> Option<Box<dyn Generator + Send>> {
+        let Weights::Native(model, _) = &self.weights else {
+            return None;
+        };
+        if self.front.info.batch < 2 {
+            return None;
+        }
+        let tx = self.server.get_or_init(|| {
+            super::batch::spawn(model.clone(), self.front.clone(), self.front.info.batch)
+        });
+        Some(Box::new(super::batch::BatchHandle::new(
+            self.front.clone(),
+            tx.clone(),
+        )))
+    }
+}
+
+/// One answer being decoded: sampling, end-of-turn tokens, the token budget and the streamed text; the
+/// same for one sequence at a time and for the batch server.
+pub(super) struct Decoding<'t> {
+    front: &'t Frontend,
+    sampler: LogitsProcessor,
+    decoder: super::tokenizer::StreamDecoder<'t>,
+    pub(super) ids: Vec<u32>,
+    pub(super) text: String,
+    max_tokens: usize,
+}
+
+/// What follows a step's logits.
+pub(super) enum Next {
+    /// A token to feed, and the text it completes (if any).
+    Token(u32, Option<String>),
+    Stop(StopReason),
+}
+
+impl<'t> Decoding<'t> {
+    pub(super) fn new(front: &'t Frontend, params: &GenParams) -> Self {
+        let sampling = if params.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else {
+            match params.top_p {
+                Some(p) if p < 1.0 => Sampling::TopP {
+                    p,
+                    temperature: params.temperature,
+                },
+                _ => Sampling::All {
+                    temperature: params.temperature,
+                },
+            }
+        };
+        Decoding {
+            front,
+            sampler: LogitsProcessor::from_sampling(params.seed, sampling),
+            decoder: front.tokenizer.stream_decoder(true),
+            ids: Vec::new(),
+            text: String::new(),
+            max_tokens: params.max_tokens,
+        }
+    }
+
+    /// Picks the next token from `logits`, or says why the answer ends.
+    pub(super) fn next(&mut self, logits: &[f32]) -> Result<Next, EngineError> {
+        if self.ids.len() >= self.max_tokens {
+            return Ok(Next::Stop(StopReason::MaxTokens));
+        }
+        let next = self.sampler.sample(&Tensor::new(logits, &Device::Cpu)?)?;
+        if self.front.stop_ids.contains(&next) {
+            return Ok(Next::Stop(StopReason::EndOfTurn {
+                token: self
+                    .front
+                    .tokenizer
+                    .token_to_piece(next)
+                    .unwrap_or_default(),
+            }));
+        }
+        self.ids.push(next);
+        let piece = self.decoder.push(next);
+        if let Some(p) = &piece {
+            self.text.push_str(p);
+        }
+        Ok(Next::Token(next, piece))
+    }
+
+    /// The decoder's last bytes, once the answer has ended.
+    pub(super) fn flush(&mut self) -> Option<String> {
+        let rest = self.decoder.flush();
+        if let Some(r) = &rest {
+            self.text.push_str(r);
+        }
+        rest
     }
 }
 

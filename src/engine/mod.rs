@@ -7,6 +7,7 @@
 //! backend keeps the KV cache of the shared prompt head (system prompt + template head) where the model's
 //! cache can be snapshotted cheaply.
 
+pub mod batch;
 pub mod candle;
 pub mod chat;
 pub mod native;
@@ -142,6 +143,24 @@ pub struct Scored {
     pub mean: f64,
 }
 
+impl Scored {
+    /// A continuation's score from the log-probabilities of its tokens.
+    pub fn new(continuation: &str, ids: Vec<u32>, logprobs: Vec<f64>) -> Scored {
+        let sum: f64 = logprobs.iter().sum();
+        Scored {
+            continuation: continuation.to_owned(),
+            mean: if ids.is_empty() {
+                0.0
+            } else {
+                sum / ids.len() as f64
+            },
+            ids,
+            logprobs,
+            sum,
+        }
+    }
+}
+
 /// What an engine is running, for the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EngineInfo {
@@ -163,10 +182,17 @@ pub struct EngineInfo {
     /// (candle's quantized kernels).
     pub precision: String,
     pub threads: usize,
+    /// Answers the engine computes at once (1: one at a time). Batching changes timings, not answers.
+    #[serde(default = "one")]
+    pub batch: usize,
     /// Set when the model is served by an OpenAI-compatible server: what was asked of it and what it
     /// honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<remote::RemoteInfo>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A model that generates and scores text. Nothing here depends on candle types.
@@ -239,6 +265,8 @@ pub struct EngineOptions {
     /// Run GGUF models through candle-transformers' quantized models instead of modelvet's own forward
     /// pass: the cross-check the tests use (their arithmetic agrees on llama, qwen2 and qwen3).
     pub candle_transformers: bool,
+    /// Answers to compute at once when a caller runs several (0: the engine's default).
+    pub batch: usize,
 }
 
 /// Loads the best backend for a resolved model.

@@ -212,6 +212,7 @@ impl RemoteGenerator {
                 prefix_cache: false,
                 precision: "server".into(),
                 threads: 0,
+                batch: 1,
                 remote: None,
             },
             unscorable: None,

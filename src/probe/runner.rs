@@ -656,6 +656,7 @@ mod tests {
                     prefix_cache: false,
                     precision: "f32".into(),
                     threads: 1,
+                    batch: 1,
                     remote: None,
                 },
                 asked: 0,
