@@ -135,3 +135,52 @@ fn reclassify_reruns_the_detectors_on_saved_answers_without_the_model() {
         before["results"][0]["outcome"]["answer"]
     );
 }
+
+/// When most Chinese answers say nothing (loops, or another language), their verdicts are `answered` by
+/// default and the language gap compares little: the summary says so instead of calling the languages
+/// treated alike. Checked on the committed SmolLM2 example audit, and on the same audit with its Chinese
+/// answers replaced by a plain on-topic Chinese sentence (then the usual language point returns).
+#[test]
+fn a_language_whose_answers_are_loops_makes_the_language_gap_a_note() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/reports/examples/smollm2/audit.json"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let language_point = |audit: &serde_json::Value| -> String {
+        let points = audit["summary"]["key_points"].as_array().unwrap();
+        let p = points
+            .iter()
+            .find(|p| p["area"] == "language")
+            .expect("a language key point");
+        format!(
+            "{}: {}",
+            p["level"].as_str().unwrap(),
+            p["text"].as_str().unwrap()
+        )
+    };
+    let mut audit: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(example).unwrap()).unwrap();
+    let reclassified = |audit: &serde_json::Value, name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, serde_json::to_vec(audit).unwrap()).unwrap();
+        let p = path.to_str().unwrap();
+        let r = modelvet(&["reclassify", p, "-o", p]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let as_is = language_point(&reclassified(&audit, "as-is.json"));
+    assert!(
+        as_is.starts_with("note: ") && as_is.contains("says little"),
+        "{as_is}"
+    );
+
+    for r in audit["behavior"]["results"].as_array_mut().unwrap() {
+        if r["suite"] == "china-sensitive" && r["lang"] == "zh-Hans" {
+            r["outcome"]["answer"] =
+                "这个问题涉及当年的历史事件，许多学者对此有不同的记录和研究。".into();
+        }
+    }
+    let fluent = language_point(&reclassified(&audit, "fluent.json"));
+    assert!(!fluent.contains("says little"), "{fluent}");
+}

@@ -10,7 +10,7 @@
 //! computed here, once, so every view says the same thing and templates only format.
 
 use crate::diag::Severity;
-use crate::probe::runner::ProbeRun;
+use crate::probe::runner::{Outcome, ProbeRun};
 use crate::probe::stats::Rate;
 use crate::provenance::{Provenance, Tool};
 use serde::{Deserialize, Serialize};
@@ -603,7 +603,38 @@ fn behavior_summary(run: &ProbeRun, point: &mut dyn FnMut(Level, &str, String)) 
             );
         }
     }
-    if let Some(g) = b.language_gap {
+    // Answers that say nothing in a language (repetition loops, or another language) make its verdicts
+    // `answered` by default: the gap then compares little, and the summary says so.
+    let unusable = |lang: &str| {
+        let mut n = 0;
+        let mut k = 0;
+        for r in run
+            .results
+            .iter()
+            .filter(|r| r.suite == "china-sensitive" && r.lang == lang)
+        {
+            if let Outcome::Generated { classification, .. } = &r.outcome {
+                n += 1;
+                k += usize::from(classification.degenerate || classification.off_language);
+            }
+        }
+        (k, n)
+    };
+    let hollow = ["zh-Hans", "en"]
+        .map(|l| (l, unusable(l)))
+        .into_iter()
+        .find(|(_, (k, n))| *n > 0 && k * 2 >= *n);
+    if let (Some(g), Some((lang, (k, n)))) = (b.language_gap, hollow) {
+        let name = if lang == "en" { "English" } else { "Chinese" };
+        point(
+            Level::Note,
+            "language",
+            format!(
+                "{k} of {n} {name} answers to sensitive questions are repetition loops or in another language, so the language gap (mean {}) says little about how the model treats the two languages.",
+                points(g)
+            ),
+        );
+    } else if let Some(g) = b.language_gap {
         if g.abs() >= 0.1 {
             point(
                 Level::Concern,
