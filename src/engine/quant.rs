@@ -511,6 +511,29 @@ pub fn matmul_many(xs: &[f32], m: usize, mats: &[&QMatrix], outs: &mut [&mut [f3
         let out = ptrs[j];
         // Safety (writes): element (i, r) of output j is written by exactly one task (tasks cover
         // disjoint row ranges of each matrix) and the buffer outlives the parallel section.
+        // Several activation rows (a prompt, a batch): unpack each Q4_1/Q5_0 weight row once.
+        if let (true, Some(u), Acts::Q8(_)) = (m >= 2, &kernels().unpacked, &a[0]) {
+            let (unpack, dot): (Unpack, DotUnpacked) = match w.kind {
+                Kind::Q4_1 => (u.q4_1, u.dot_q4_1),
+                Kind::Q5_0 => (u.q5_0, u.dot_signed),
+                _ => (|_, _, _| {}, |_, _, _| 0.0),
+            };
+            if matches!(w.kind, Kind::Q4_1 | Kind::Q5_0) {
+                let mut q = vec![0u8; k];
+                let mut sc = vec![[0f32; 2]; k / QK];
+                for r in start..end {
+                    unpack(w.row(r), &mut q, &mut sc);
+                    for (i, acts) in a.iter().enumerate() {
+                        let Acts::Q8(blocks) = acts else {
+                            unreachable!()
+                        };
+                        let v = dot(&q, &sc, blocks);
+                        unsafe { *out.0.add(i * w.rows + r) = v };
+                    }
+                }
+                return;
+            }
+        }
         let mut r = start;
         while r + 1 < end {
             for (i, x) in xs.chunks_exact(k).enumerate() {
@@ -552,10 +575,23 @@ struct Kernels {
     q4_1_x2: Dot2,
     q5_0_x2: Dot2,
     q8_0_x2: Dot2,
+    /// Unpack-once kernels for products over several activation rows (SIMD only).
+    unpacked: Option<Unpacked>,
 }
 
 /// Two weight rows against one activation row.
 type Dot2 = fn(&[u8], &[u8], &[Q8Block]) -> (f32, f32);
+
+/// Kernels that unpack a Q4_1 or Q5_0 weight row once (to bytes and f32 scales) and then dot it with
+/// each activation row, giving exactly the bits of the direct kernels.
+struct Unpacked {
+    q4_1: Unpack,
+    q5_0: Unpack,
+    dot_q4_1: DotUnpacked,
+    dot_signed: DotUnpacked,
+}
+type Unpack = fn(&[u8], &mut [u8], &mut [[f32; 2]]);
+type DotUnpacked = fn(&[u8], &[[f32; 2]], &[Q8Block]) -> f32;
 
 impl Kernels {
     fn q4_1(&self, w: &[u8], a: &[Q8Block]) -> f32 {
@@ -585,6 +621,12 @@ fn kernels() -> &'static Kernels {
                 q4_1_x2: |w0, w1, a| unsafe { avx2::q4_1_x2(w0, w1, a) },
                 q5_0_x2: |w0, w1, a| unsafe { avx2::q5_0_x2(w0, w1, a) },
                 q8_0_x2: |w0, w1, a| unsafe { avx2::q8_0_x2(w0, w1, a) },
+                unpacked: Some(Unpacked {
+                    q4_1: |w, q, s| unsafe { avx2::decode_q4_1(w, q, s) },
+                    q5_0: |w, q, s| unsafe { avx2::decode_q5_0(w, q, s) },
+                    dot_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1(q, s, a) },
+                    dot_signed: |q, s, a| unsafe { avx2::dot_unpacked_signed(q, s, a) },
+                }),
             };
         }
         Kernels {
@@ -594,6 +636,7 @@ fn kernels() -> &'static Kernels {
             q4_1_x2: |w0, w1, a| (scalar::q4_1(w0, a), scalar::q4_1(w1, a)),
             q5_0_x2: |w0, w1, a| (scalar::q5_0(w0, a), scalar::q5_0(w1, a)),
             q8_0_x2: |w0, w1, a| (scalar::q8_0(w0, a), scalar::q8_0(w1, a)),
+            unpacked: None,
         }
     })
 }
@@ -794,6 +837,69 @@ mod avx2 {
             }
         };
     }
+
+    /// Q4_1 blocks unpacked once for a product over several activation rows: 32 bytes (0..15) and the
+    /// f32 pair (d, m) per block, converted exactly as [`step_q4_1`] converts them.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn decode_q4_1(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+        assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 20);
+        for (i, sc) in s.iter_mut().enumerate() {
+            let blk = w.as_ptr().add(i * 20);
+            let mut dm = [0f32; 4];
+            _mm_storeu_ps(dm.as_mut_ptr(), _mm_cvtph_ps(_mm_loadu_si32(blk)));
+            *sc = [dm[0], dm[1]];
+            _mm256_storeu_si256(
+                q.as_mut_ptr().add(i * 32) as *mut __m256i,
+                nibbles(blk.add(4)),
+            );
+        }
+    }
+
+    /// Q5_0 blocks unpacked once: 32 signed bytes (−16..15) and the f32 scale per block.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn decode_q5_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+        assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 22);
+        for (i, sc) in s.iter_mut().enumerate() {
+            let blk = w.as_ptr().add(i * 22);
+            *sc = [_mm_cvtss_f32(_mm_cvtph_ps(_mm_loadu_si16(blk))), 0.0];
+            let hi = _mm256_andnot_si256(bits(blk.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
+            let qx = _mm256_or_si256(nibbles(blk.add(6)), hi);
+            _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
+        }
+    }
+
+    /// [`q4_1`] on an unpacked row: the same operations in the same order, so the same bits.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_unpacked_q4_1(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 {
+        assert!(s.len() >= a.len() && q.len() >= a.len() * 32);
+        let (mut acc, mut off) = (_mm256_setzero_ps(), _mm_setzero_ps());
+        for (i, b) in a.iter().enumerate() {
+            let dm = _mm_castpd_ps(_mm_load_sd(s.as_ptr().add(i) as *const f64));
+            let ds = _mm_castpd_ps(_mm_load_sd(&b.d as *const f32 as *const f64));
+            let sc = _mm_mul_ps(dm, ds);
+            off = _mm_add_ps(off, sc);
+            let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
+            let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+            let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), _mm256_set1_epi16(1));
+            acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(dot), acc);
+        }
+        finish(acc, off)
+    }
+
+    /// [`q5_0`] on an unpacked row: the same operations in the same order, so the same bits.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_unpacked_signed(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 {
+        assert!(s.len() >= a.len() && q.len() >= a.len() * 32);
+        let (mut acc, off) = (_mm256_setzero_ps(), _mm_setzero_ps());
+        for (i, b) in a.iter().enumerate() {
+            let d = _mm256_broadcastss_ps(_mm_mul_ss(_mm_load_ss(&s[i][0]), _mm_load_ss(&b.d)));
+            let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
+            let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+            acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), acc);
+        }
+        finish(acc, off)
+    }
+
     rows!(q4_1, q4_1_x2, step_q4_1, 20);
     rows!(q5_0, q5_0_x2, step_q5_0, 22);
     rows!(q8_0, q8_0_x2, step_q8_0, 34);
