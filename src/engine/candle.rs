@@ -234,7 +234,15 @@ impl CandleGenerator {
                     // The native forward pass computes on the stored blocks; `auto` keeps them (they are
                     // llama.cpp's arithmetic), `f32` widens every matrix.
                     let f32_weights = opts.precision == super::Precision::F32;
-                    precision = if f32_weights { "f32" } else { "quantized" };
+                    // The kernel family is part of the record: scalar and AVX2 kernels sum in different
+                    // orders, so greedy text can differ between machines on near-ties.
+                    precision = if f32_weights {
+                        "f32"
+                    } else if super::quant::kernel_name() == "avx2" {
+                        "quantized, avx2 kernels"
+                    } else {
+                        "quantized, scalar kernels"
+                    };
                     backend = "native-gguf";
                     let model = native::Model::load(&f.path, &f.rel, &header, f32_weights)?;
                     let seq = model.new_seq();

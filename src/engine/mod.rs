@@ -178,8 +178,9 @@ pub struct EngineInfo {
     pub stop_ids: Vec<u32>,
     /// Whether the shared prompt head is computed once and reused.
     pub prefix_cache: bool,
-    /// `f32` (weights dequantized at load: exact arithmetic on the stored weights) or `quantized`
-    /// (candle's quantized kernels).
+    /// `f32` (weights widened at load: exact arithmetic on the stored weights), `quantized` (candle's
+    /// quantized kernels), or for modelvet's own forward pass `quantized, avx2 kernels` / `quantized,
+    /// scalar kernels` (the two sum in different orders, so near-ties can resolve differently).
     pub precision: String,
     pub threads: usize,
     /// Answers the engine computes at once (1: one at a time). Batching changes timings, not answers.

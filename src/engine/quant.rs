@@ -641,16 +641,13 @@ fn kernels() -> &'static Kernels {
     })
 }
 
-/// Which kernels this CPU runs (for the engine record).
+/// Which kernels this CPU runs (for the engine record): `avx2` or `scalar`.
 pub fn kernel_name() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    if std::ptr::fn_addr_eq(kernels().q8_0, scalar::q8_0 as fn(&[u8], &[Q8Block]) -> f32) {
-        return "scalar";
+    if kernels().unpacked.is_some() {
+        "avx2"
     } else {
-        return "avx2";
+        "scalar"
     }
-    #[allow(unreachable_code)]
-    "scalar"
 }
 
 mod scalar {
