@@ -1,15 +1,20 @@
-//! The candle backend: GGUF models through candle's quantized models, Hugging Face folders with
+//! The local backend: GGUF models of llama, qwen2, qwen3 and gemma3 on modelvet's own forward pass
+//! ([`super::native`]), phi3 GGUF through candle-transformers' quantized models, Hugging Face folders with
 //! safetensors through candle-transformers, on the CPU.
 //!
-//! Each GGUF file is first read by modelvet's own bounded header reader (candle's trusts lengths), then
-//! loaded by candle. Architectures are chosen from `general.architecture` (GGUF) or `model_type`
-//! (config.json). Safetensors weights are memory-mapped and computed in f32.
+//! Each GGUF file is first read by modelvet's own bounded header reader (candle's trusts lengths).
+//! Architectures are chosen from `general.architecture` (GGUF) or `model_type` (config.json).
+//! Safetensors weights are memory-mapped and computed in f32.
 //!
-//! Trade-offs: candle's models return logits for the last position only, so scoring feeds a
-//! continuation token by token after the shared prompt. The KV cache of the prompt head is kept as a
-//! snapshot (a clone of the model, whose cached tensors are shared, not copied) for the architectures
-//! whose caches are immutable tensors; quantized Qwen2 (not `Clone`), quantized Qwen3 (a 4096-position
-//! preallocated cache, so a clone copies about a gigabyte) and Phi-3 (an in-place cache) recompute it.
+//! Prompt rendering, tokenization and end-of-turn tokens live in a [`Frontend`] shared with the batch
+//! server's handles ([`super::batch`]); [`Decoding`] is the one sampling loop both paths use.
+//!
+//! Trade-offs on the candle-transformers path: its models return logits for the last position only, so
+//! scoring feeds a continuation token by token after the shared prompt. The KV cache of the prompt head
+//! is kept as a snapshot (a clone of the model, whose cached tensors are shared, not copied) for the
+//! architectures whose caches are immutable tensors; quantized Qwen2 (not `Clone`), quantized Qwen3 (a
+//! 4096-position preallocated cache, so a clone copies about a gigabyte) and Phi-3 (an in-place cache)
+//! recompute it. The native model copies its (small) head cache instead.
 
 use super::chat::{self, ChatTemplate, Message};
 use super::native;
