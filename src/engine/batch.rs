@@ -181,38 +181,63 @@ fn start(
     Ok((model.new_seq(), 0, 0))
 }
 
-/// Log-probabilities of each continuation after `seq` (the prompt, whose last logits are `last`): all
-/// continuations in one forward pass, each on its own copy of the prompt's cache.
-pub(super) fn score_continuations(
+/// Log-probabilities of each continuation after a prompt, in one forward pass: `base` is the cache of
+/// the prompt's first tokens (the shared head, or nothing) and `suffix` the rest of the prompt. Each
+/// continuation is a sequence of its own on a copy of `base` that feeds the suffix and the continuation
+/// together; the suffix is computed once per continuation, the weights are read once for all of them.
+pub(super) fn score_in_one_pass(
     model: &Model,
-    seq: &Seq,
-    last: &[f32],
+    base: &Seq,
+    suffix: &[u32],
     continuations: &[Vec<u32>],
 ) -> Result<Vec<Vec<f64>>, EngineError> {
-    let mut seqs: Vec<Seq> = continuations.iter().map(|_| seq.clone()).collect();
-    // Every token but the last is fed; the logits after token k score token k + 1.
+    if suffix.is_empty() {
+        return Err(EngineError::Backend("nothing to score after".into()));
+    }
+    // Every continuation token but the last is fed: the logits after position k score token k + 1.
+    let fed: Vec<Vec<u32>> = continuations
+        .iter()
+        .map(|c| [suffix, &c[..c.len().saturating_sub(1)]].concat())
+        .collect();
+    let mut seqs: Vec<Seq> = continuations
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|_| base.clone())
+        .collect();
     let mut steps: Vec<Step> = seqs
         .iter_mut()
-        .zip(continuations)
-        .map(|(s, c)| Step {
+        .zip(
+            continuations
+                .iter()
+                .zip(&fed)
+                .filter(|(c, _)| !c.is_empty()),
+        )
+        .map(|(s, (_, tokens))| Step {
             seq: s,
-            tokens: &c[..c.len().saturating_sub(1)],
+            tokens,
             all_logits: true,
         })
         .collect();
-    let out = model.forward(&mut steps)?;
+    let mut rows = if steps.is_empty() {
+        Vec::new()
+    } else {
+        model.forward(&mut steps)?
+    }
+    .into_iter();
     Ok(continuations
         .iter()
-        .zip(out)
-        .map(|(c, rows)| {
-            let mut lp = Vec::with_capacity(c.len());
-            if let Some(&first) = c.first() {
-                lp.push(super::candle::log_prob(last, first));
+        .map(|c| {
+            if c.is_empty() {
+                return Vec::new();
             }
-            for (row, &id) in rows.iter().zip(c.iter().skip(1)) {
-                lp.push(super::candle::log_prob(row, id));
-            }
-            lp
+            let rows = rows.next().unwrap_or_default();
+            c.iter()
+                .enumerate()
+                .map(|(k, &id)| {
+                    rows.get(suffix.len() - 1 + k)
+                        .map_or(f64::NEG_INFINITY, |row| super::candle::log_prob(row, id))
+                })
+                .collect()
         })
         .collect())
 }
@@ -303,16 +328,9 @@ fn serve(model: &Model, front: &Frontend, batch: usize, rx: Receiver<Request>) {
                     continuations,
                     reply,
                 } => {
-                    let r = (|| {
-                        let (mut seq, from, _) = start(model, front, &mut head, &prompt)?;
-                        let mut out = model.forward(&mut [Step {
-                            seq: &mut seq,
-                            tokens: &prompt[from..],
-                            all_logits: false,
-                        }])?;
-                        let last = out.pop().and_then(|mut v| v.pop()).unwrap_or_default();
-                        score_continuations(model, &seq, &last, &continuations)
-                    })();
+                    let r = start(model, front, &mut head, &prompt).and_then(|(seq, from, _)| {
+                        score_in_one_pass(model, &seq, &prompt[from..], &continuations)
+                    });
                     let _ = reply.send(r);
                 }
                 Request::Generate {

@@ -521,6 +521,42 @@ impl CandleGenerator {
         Ok((logits.unwrap_or_default(), cached))
     }
 
+    /// For the native model: the cache of the shared chat head when `ids` start with it (computed once and
+    /// kept as the head snapshot), and how many tokens it covers; else an empty cache.
+    fn native_head(&mut self, ids: &[u32]) -> Result<(native::Seq, usize), EngineError> {
+        let Weights::Native(model, _) = &self.weights else {
+            return Err(EngineError::Backend("not a native model".into()));
+        };
+        let model = model.clone();
+        let head = self.front.head_ids.clone();
+        if !(head.len() > 1 && ids.len() > head.len() && ids.starts_with(&head)) {
+            return Ok((model.new_seq(), 0));
+        }
+        if let Some(Snapshot {
+            ids: s,
+            weights: Weights::Native(_, seq),
+            ..
+        }) = &self.snapshot
+        {
+            if *s == head {
+                return Ok((seq.clone(), head.len()));
+            }
+        }
+        let mut seq = model.new_seq();
+        let mut out = model.forward(&mut [native::Step {
+            seq: &mut seq,
+            tokens: &head,
+            all_logits: false,
+        }])?;
+        let logits = out.pop().and_then(|mut v| v.pop()).unwrap_or_default();
+        self.snapshot = Some(Snapshot {
+            ids: head.clone(),
+            weights: Weights::Native(model, seq.clone()),
+            logits,
+        });
+        Ok((seq, head.len()))
+    }
+
     /// Feeds `ids` starting at position `pos` in chunks; returns the last logits.
     fn feed(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>, EngineError> {
         // candle 0.11's quantized Gemma 3 builds a wrong mask for several tokens after position 0 (an F32
@@ -614,14 +650,17 @@ impl Generator for CandleGenerator {
         continuations: &[String],
     ) -> Result<Vec<Scored>, EngineError> {
         let rendered = self.render(prompt)?;
-        let (prompt_logits, _) = self.prefill(&rendered.ids)?;
+        self.front.check_prompt(&rendered.ids)?;
         let ids: Vec<Vec<u32>> = continuations
             .iter()
             .map(|c| self.front.continuation_ids(&rendered, c))
             .collect::<Result<_, _>>()?;
-        // The native model scores every continuation in one forward pass.
-        if let Weights::Native(model, seq) = &self.weights {
-            let lps = super::batch::score_continuations(model, seq, &prompt_logits, &ids)?;
+        // The native model scores a choice in one forward pass: every continuation with the prompt
+        // after the cached head.
+        if let Weights::Native(model, _) = &self.weights {
+            let model = model.clone();
+            let (base, from) = self.native_head(&rendered.ids)?;
+            let lps = super::batch::score_in_one_pass(&model, &base, &rendered.ids[from..], &ids)?;
             return Ok(continuations
                 .iter()
                 .zip(ids)
@@ -629,6 +668,7 @@ impl Generator for CandleGenerator {
                 .map(|((c, ids), lp)| Scored::new(c, ids, lp))
                 .collect());
         }
+        let (prompt_logits, _) = self.prefill(&rendered.ids)?;
         let base = self.weights.snapshot();
         let mut out = Vec::with_capacity(continuations.len());
         for (i, (cont, ids)) in continuations.iter().zip(ids).enumerate() {
