@@ -163,15 +163,11 @@ fn start(
     ids: &[u32],
 ) -> Result<(Seq, usize, usize), EngineError> {
     let h = &front.head_ids;
-    if h.len() > 1 && ids.len() > h.len() && ids.starts_with(h) {
+    if front.extends_head(ids) {
         let cached = if head.is_some() { h.len() } else { 0 };
         if head.is_none() {
             let mut seq = model.new_seq();
-            model.forward(&mut [Step {
-                seq: &mut seq,
-                tokens: h,
-                all_logits: false,
-            }])?;
+            model.feed(&mut seq, h)?;
             *head = Some(Head { seq });
         }
         if let Some(hd) = head {

@@ -73,14 +73,9 @@ impl Weights {
                 candle_core::bail!("position {pos} is past the cached {} tokens", seq.len());
             }
             seq.truncate(pos, model.kv_dim());
-            let mut out = model
-                .forward(&mut [native::Step {
-                    seq,
-                    tokens: ids,
-                    all_logits: false,
-                }])
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            return Ok(out.pop().and_then(|mut s| s.pop()).unwrap_or_default());
+            return model
+                .feed(seq, ids)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()));
         }
         let x = Tensor::new(ids, device)?.unsqueeze(0)?;
         let logits = match self {
@@ -390,6 +385,12 @@ impl Frontend {
         Ok(())
     }
 
+    /// True when `ids` start with the shared chat head and go on past it: the head's cache serves them.
+    pub(super) fn extends_head(&self, ids: &[u32]) -> bool {
+        let h = &self.head_ids;
+        h.len() > 1 && ids.len() > h.len() && ids.starts_with(h)
+    }
+
     /// The ids of a continuation after a rendered prompt. Prompt and continuation are tokenized
     /// together, so a merge across the boundary is what the model would really see; when the prompt's
     /// ids are then not a prefix, the continuation is encoded on its own.
@@ -473,18 +474,10 @@ impl CandleGenerator {
     /// Brings the KV cache to exactly `ids` and returns the logits after them, reusing the live cache,
     /// then the head snapshot, whichever covers more. Returns the number of tokens served from cache.
     fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, usize), EngineError> {
-        if ids.is_empty() {
-            return Err(EngineError::Backend("empty prompt".into()));
-        }
-        if ids.len() >= self.front.info.context_length {
-            return Err(EngineError::ContextOverflow {
-                prompt: ids.len(),
-                context: self.front.info.context_length,
-            });
-        }
+        self.front.check_prompt(ids)?;
         // Take or refresh the snapshot of the shared head.
         let head = self.front.head_ids.clone();
-        let head_fits = head.len() > 1 && ids.len() > head.len() && ids.starts_with(&head);
+        let head_fits = self.front.extends_head(ids);
         let mut start = 0;
         let mut logits = None;
         let mut reused = false;
@@ -529,7 +522,7 @@ impl CandleGenerator {
         };
         let model = model.clone();
         let head = self.front.head_ids.clone();
-        if !(head.len() > 1 && ids.len() > head.len() && ids.starts_with(&head)) {
+        if !self.front.extends_head(ids) {
             return Ok((model.new_seq(), 0));
         }
         if let Some(Snapshot {
@@ -543,12 +536,7 @@ impl CandleGenerator {
             }
         }
         let mut seq = model.new_seq();
-        let mut out = model.forward(&mut [native::Step {
-            seq: &mut seq,
-            tokens: &head,
-            all_logits: false,
-        }])?;
-        let logits = out.pop().and_then(|mut v| v.pop()).unwrap_or_default();
+        let logits = model.feed(&mut seq, &head)?;
         self.snapshot = Some(Snapshot {
             ids: head.clone(),
             weights: Weights::Native(model, seq.clone()),

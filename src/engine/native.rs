@@ -17,7 +17,7 @@
 //! The arithmetic follows llama.cpp's graph for each architecture (RMS norms, RoPE interleaved for llama
 //! and NeoX-style otherwise, grouped-query attention, Gemma 3's extra norms, sliding windows and GELU).
 
-use super::quant::{self, Bytes, QMatrix};
+use super::quant::{self, Bytes, OutPtr, QMatrix};
 use super::EngineError;
 use crate::provenance::gguf::GgufFile;
 use candle_core::quantized::GgmlDType;
@@ -129,8 +129,6 @@ pub struct Model {
     layers: Vec<Layer>,
     out_norm: Vec<f32>,
     output: QMatrix,
-    /// Bytes of weights the matrices use (mapped or widened).
-    pub weight_bytes: usize,
 }
 
 /// One sequence's state: its position and the keys and values of every layer.
@@ -233,11 +231,6 @@ impl Tensors<'_> {
                 Bytes::new(owner, usize::try_from(s).ok()?, usize::try_from(len).ok()?)
             })
             .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` lies outside the file")))?;
-        let bytes = if std::env::var_os("MODELVET_COPY_WEIGHTS").is_some() {
-            Bytes::from_vec(bytes.as_slice().to_vec())
-        } else {
-            bytes
-        };
         Ok((dtype, t.dims.clone(), bytes))
     }
 
@@ -457,24 +450,12 @@ impl Model {
             });
         }
         let out_norm = t.vector("output_norm.weight", hidden)?;
-        let mut weight_bytes = embed.weight_bytes()
-            + if embed_tied && !f32_weights {
-                0
-            } else {
-                output.weight_bytes()
-            };
-        for l in &layers {
-            for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down] {
-                weight_bytes += m.weight_bytes();
-            }
-        }
         Ok(Model {
             cfg: Config { vocab, ..cfg },
             embed,
             layers,
             out_norm,
             output,
-            weight_bytes,
         })
     }
 
@@ -489,6 +470,16 @@ impl Model {
             len: 0,
             kv: vec![(Vec::new(), Vec::new()); self.cfg.n_layers],
         }
+    }
+
+    /// Feeds `tokens` to one sequence and returns the logits after the last of them.
+    pub fn feed(&self, seq: &mut Seq, tokens: &[u32]) -> Result<Vec<f32>, EngineError> {
+        let mut out = self.forward(&mut [Step {
+            seq,
+            tokens,
+            all_logits: false,
+        }])?;
+        Ok(out.pop().and_then(|mut v| v.pop()).unwrap_or_default())
     }
 
     /// One forward pass over every step's new tokens. Returns, per step, the logits of its last token
@@ -703,17 +694,6 @@ impl Model {
     }
 }
 
-/// A raw pointer to an output buffer that pool workers write disjoint slices of.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-impl OutPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
 /// Grows a cache by whole blocks of 256 rows, so appending one row per step does not copy every step.
 fn reserve_rows(v: &mut Vec<f32>, row: usize) {
     if v.capacity() < v.len() + row {
@@ -730,13 +710,8 @@ fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
 }
 
 fn rms_norm(x: &[f32], out: &mut [f32], w: &[f32], width: usize, eps: f32) {
-    for (xr, or) in x.chunks_exact(width).zip(out.chunks_exact_mut(width)) {
-        let ms = xr.iter().map(|v| v * v).sum::<f32>() / width as f32;
-        let scale = 1.0 / (ms + eps).sqrt();
-        for ((o, v), g) in or.iter_mut().zip(xr).zip(w) {
-            *o = v * scale * g;
-        }
-    }
+    out.copy_from_slice(x);
+    rms_norm_in_place(out, w, width, eps);
 }
 
 fn rms_norm_in_place(x: &mut [f32], w: &[f32], width: usize, eps: f32) {

@@ -69,6 +69,16 @@ enum Kind {
     F32,
 }
 
+impl Kind {
+    /// Kinds that read the same quantized activations: the 8-bit-block kernels share one quantization.
+    fn family(self) -> Kind {
+        match self {
+            Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => Kind::Q8_0,
+            other => other,
+        }
+    }
+}
+
 /// A weight matrix of `rows` × `cols` (each row is one output feature), as stored in the file.
 #[derive(Clone)]
 pub struct QMatrix {
@@ -158,21 +168,23 @@ impl QMatrix {
             f32: None,
         };
         if kind == Kind::F32 {
-            let mut w = vec![0f32; rows * cols];
-            for r in 0..rows {
-                m.dequantize_row(r, &mut w[r * cols..(r + 1) * cols]);
-            }
-            m.f32 = Some(Arc::new(w));
+            m.f32 = Some(Arc::new(m.widened()));
         }
         Ok(m)
     }
 
+    /// Every row as f32, row-major.
+    fn widened(&self) -> Vec<f32> {
+        let mut w = vec![0f32; self.rows * self.cols];
+        for (r, row) in w.chunks_exact_mut(self.cols).enumerate() {
+            self.dequantize_row(r, row);
+        }
+        w
+    }
+
     /// The same values widened to f32 (what `--precision f32` computes with).
     pub fn to_f32(&self) -> QMatrix {
-        let mut w = vec![0f32; self.rows * self.cols];
-        for r in 0..self.rows {
-            self.dequantize_row(r, &mut w[r * self.cols..(r + 1) * self.cols]);
-        }
+        let w = self.widened();
         QMatrix {
             kind: Kind::F32,
             dtype: GgmlDType::F32,
@@ -186,22 +198,6 @@ impl QMatrix {
 
     pub fn rows(&self) -> usize {
         self.rows
-    }
-
-    pub fn cols(&self) -> usize {
-        self.cols
-    }
-
-    pub fn dtype(&self) -> GgmlDType {
-        self.dtype
-    }
-
-    /// Bytes the weights occupy (f32 after widening).
-    pub fn weight_bytes(&self) -> usize {
-        match &self.f32 {
-            Some(w) => w.len() * 4,
-            None => self.data.len,
-        }
     }
 
     fn row(&self, r: usize) -> &[u8] {
@@ -450,11 +446,17 @@ fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     s
 }
 
-/// A raw pointer that worker threads write disjoint elements through.
+/// A raw pointer to an output buffer that pool workers write disjoint elements of.
 #[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
+pub(super) struct OutPtr(pub(super) *mut f32);
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}
+impl OutPtr {
+    /// The pointer (a method, so closures capture the `Sync` wrapper, not the raw field).
+    pub(super) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
 
 /// Computes `outs[j] = xs · mats[j]ᵀ` for several matrices sharing one input (q/k/v, gate/up): `xs` is
 /// `m` rows of `cols` values, each `outs[j]` is `m` rows of `mats[j].rows()` values. The work of all
@@ -471,23 +473,15 @@ pub fn matmul_many(xs: &[f32], m: usize, mats: &[&QMatrix], outs: &mut [&mut [f3
     // Quantize each activation row once per kernel family.
     let mut acts: Vec<(Kind, Vec<Acts>)> = Vec::new();
     for w in mats {
-        let family = match w.kind {
-            Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => Kind::Q8_0,
-            other => other,
-        };
-        if !acts.iter().any(|(f, _)| *f == family) {
+        if !acts.iter().any(|(f, _)| *f == w.kind.family()) {
             let rows = xs.chunks_exact(k).map(|x| w.quantize(x)).collect();
-            acts.push((family, rows));
+            acts.push((w.kind.family(), rows));
         }
     }
     let acts_for = |w: &QMatrix| -> &Vec<Acts> {
-        let family = match w.kind {
-            Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => Kind::Q8_0,
-            other => other,
-        };
         &acts
             .iter()
-            .find(|(f, _)| *f == family)
+            .find(|(f, _)| *f == w.kind.family())
             .expect("quantized")
             .1
     };
@@ -512,35 +506,33 @@ pub fn matmul_many(xs: &[f32], m: usize, mats: &[&QMatrix], outs: &mut [&mut [f3
         // Safety (writes): element (i, r) of output j is written by exactly one task (tasks cover
         // disjoint row ranges of each matrix) and the buffer outlives the parallel section.
         // Several activation rows (a prompt, a batch): unpack each Q4_1/Q5_0 weight row once.
-        if let (true, Some(u), Acts::Q8(_)) = (m >= 2, &kernels().unpacked, &a[0]) {
-            let (unpack, dot): (Unpack, DotUnpacked) = match w.kind {
-                Kind::Q4_1 => (u.q4_1, u.dot_q4_1),
-                Kind::Q5_0 => (u.q5_0, u.dot_signed),
-                _ => (|_, _, _| {}, |_, _, _| 0.0),
-            };
-            if matches!(w.kind, Kind::Q4_1 | Kind::Q5_0) {
-                let mut q = vec![0u8; k];
-                let mut sc = vec![[0f32; 2]; k / QK];
-                for r in start..end {
-                    unpack(w.row(r), &mut q, &mut sc);
-                    for (i, acts) in a.iter().enumerate() {
-                        let Acts::Q8(blocks) = acts else {
-                            unreachable!()
-                        };
-                        let v = dot(&q, &sc, blocks);
-                        unsafe { *out.0.add(i * w.rows + r) = v };
-                    }
+        let unpacked: Option<(Unpack, DotUnpacked)> = match (m >= 2, &kernels().unpacked, w.kind) {
+            (true, Some(u), Kind::Q4_1) => Some((u.q4_1, u.dot_q4_1)),
+            (true, Some(u), Kind::Q5_0) => Some((u.q5_0, u.dot_signed)),
+            _ => None,
+        };
+        if let Some((unpack, dot)) = unpacked {
+            let mut q = vec![0u8; k];
+            let mut sc = vec![[0f32; 2]; k / QK];
+            for r in start..end {
+                unpack(w.row(r), &mut q, &mut sc);
+                for (i, acts) in a.iter().enumerate() {
+                    let Acts::Q8(blocks) = acts else {
+                        unreachable!("Q4_1 and Q5_0 read 8-bit activation blocks")
+                    };
+                    let v = dot(&q, &sc, blocks);
+                    unsafe { *out.get().add(i * w.rows + r) = v };
                 }
-                return;
             }
+            return;
         }
         let mut r = start;
         while r + 1 < end {
             for (i, x) in xs.chunks_exact(k).enumerate() {
                 let (v0, v1) = w.dot2(r, x, &a[i]);
                 unsafe {
-                    *out.0.add(i * w.rows + r) = v0;
-                    *out.0.add(i * w.rows + r + 1) = v1;
+                    *out.get().add(i * w.rows + r) = v0;
+                    *out.get().add(i * w.rows + r + 1) = v1;
                 }
             }
             r += 2;
@@ -548,7 +540,7 @@ pub fn matmul_many(xs: &[f32], m: usize, mats: &[&QMatrix], outs: &mut [&mut [f3
         if r < end {
             for (i, x) in xs.chunks_exact(k).enumerate() {
                 let v = w.dot(r, x, &a[i]);
-                unsafe { *out.0.add(i * w.rows + r) = v };
+                unsafe { *out.get().add(i * w.rows + r) = v };
             }
         }
     };
