@@ -1,4 +1,8 @@
-//! Small helpers shared by every module: hex digests, size-capped reads, atomic writes.
+//! Small helpers shared by every module: hex digests, size-capped reads, atomic writes; dates in `time`,
+//! number formats in `fmt`. The bottom layer: it imports nothing of the crate.
+
+pub mod fmt;
+pub mod time;
 
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
