@@ -14,5 +14,6 @@ pub mod model;
 pub mod policy;
 pub mod probe;
 pub mod provenance;
+pub mod record;
 pub mod report;
 pub mod util;

@@ -3,13 +3,11 @@
 
 use super::probe::{read_run, Bar, RunArgs};
 use super::provenance::FailLevel;
-use super::target::{Target, TargetArgs};
+use super::target::TargetArgs;
 use super::{emit, Status};
-use crate::audit::{Audit, Timings};
-use crate::probe::runner::{self, RunModel};
-use crate::provenance::{inspect, InspectOptions};
+use crate::audit::{self, Behavior};
+use crate::record::Audit;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
@@ -42,150 +40,64 @@ pub struct AuditArgs {
     pub gate_with: super::gate::GateWith,
 }
 
-/// The file names an audit folder holds.
-pub const AUDIT_JSON: &str = "audit.json";
-pub const INDEX_HTML: &str = "index.html";
-pub const JUNIT_XML: &str = "junit.xml";
-pub const BOM_JSON: &str = "bom.cdx.json";
+pub use crate::audit::{AUDIT_JSON, BOM_JSON, INDEX_HTML, JUNIT_XML};
 
 pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
-    let started = Instant::now();
-    // The policy and suites are validated before any work, so a typo in either costs nothing.
+    // The policy, its baseline and lock, and the suites are validated before any work, so a typo in any
+    // of them costs nothing.
     let policy = args
         .policy
         .as_deref()
         .map(super::gate::load_policy)
         .transpose()?;
+    let gate_inputs = match &policy {
+        Some(p) => Some(super::gate::GateFiles::read(p, &args.gate_with)?),
+        None => None,
+    };
     let suites = if args.no_probes {
         None
     } else {
         Some(args.probes.suites()?)
     };
-    let target = args.target.resolve()?;
+    let subject = args.target.resolve()?;
     std::fs::create_dir_all(&args.output).map_err(|e| {
         anyhow::anyhow!(
             "cannot create the output folder `{}`: {e}",
             args.output.display()
         )
     })?;
-    // A served model: provenance runs on --weights when given, else records that nothing was inspected.
-    let (provenance, model, endpoint) = match target {
-        Target::Local(model) => (
-            inspect(&model, &InspectOptions { progress }),
-            Some(model),
-            None,
-        ),
-        Target::Remote { endpoint, weights } => {
-            let provenance = match &weights {
-                Some(w) => inspect(w, &InspectOptions { progress }),
-                None => crate::provenance::Provenance::not_inspected(
-                    &endpoint.reference(),
-                    &endpoint.base,
-                    &endpoint.served_model,
-                ),
-            };
-            (provenance, None, Some(endpoint))
-        }
-    };
-    let provenance_seconds = started.elapsed().as_secs_f64();
-
-    let behavior_started = Instant::now();
-    let mut behavior = None;
-    let mut skipped = None;
-    match &suites {
-        None => skipped = Some("probes were not run (--no-probes)".to_owned()),
-        Some(suites) if args.run.is_some() => {
-            let path = args.run.as_deref().unwrap_or(Path::new(""));
-            let mut run = read_run(path)?;
-            if run.model.root_digest != provenance.root_digest || provenance.root_digest.is_empty()
-            {
-                anyhow::bail!(
-                    "the run `{}` was made on other files (root digest {}) than `{}` ({})",
-                    path.display(),
-                    run.model.root_digest,
-                    provenance.model.reference,
-                    provenance.root_digest
-                );
-            }
-            let changed = runner::reclassify(&mut run, suites).map_err(anyhow::Error::msg)?;
-            if changed > 0 {
-                eprintln!(
-                    "note: {changed} verdicts of `{}` changed under the current detectors",
-                    path.display()
-                );
-            }
-            behavior = Some((run, PathBuf::new()));
-        }
-        Some(suites) => {
-            let settings = args.probes.settings(suites);
-            let files: Option<Vec<(String, String)>> = provenance
-                .files
-                .iter()
-                .map(|f| f.sha256.clone().map(|h| (f.path.clone(), h)))
-                .collect();
-            let run_model = RunModel {
-                reference: match &endpoint {
-                    Some(e) => e.reference(),
-                    None => provenance.model.reference.clone(),
-                },
-                root_digest: provenance.root_digest.clone(),
-                files: files.unwrap_or_default(),
-                weights_verified: !provenance.files.is_empty(),
-            };
-            let engine = match (&model, &endpoint) {
-                (_, Some(e)) => {
-                    Ok(Box::new(super::target::connect(e)?) as Box<dyn crate::engine::Generator>)
-                }
-                (Some(m), None) => crate::engine::load_with(m, &args.probes.engine_options()),
-                (None, None) => unreachable!("a target is local or remote"),
-            };
-            match engine {
-                Err(e) => {
-                    eprintln!("note: behavior not audited: {e}");
-                    skipped = Some(format!("the local engine cannot run this model: {e}"));
-                }
-                Ok(mut engine) => {
-                    let journal = runner::journal_path(&args.output.join(AUDIT_JSON));
-                    let mut bar = Bar::new(progress);
-                    let run = runner::run(
-                        engine.as_mut(),
-                        run_model,
-                        suites,
-                        settings,
-                        Some(&journal),
-                        args.resume,
-                        &mut bar,
-                    )?;
-                    bar.0.finish_and_clear();
-                    behavior = Some((run, journal));
-                }
-            }
-        }
-    }
-    let behavior_seconds = behavior_started.elapsed().as_secs_f64();
-    let journal = behavior
-        .as_ref()
-        .map(|(_, j)| j.clone())
-        .filter(|j| !j.as_os_str().is_empty());
-    let mut audit = Audit::new(
-        provenance,
-        behavior.map(|(r, _)| r),
-        skipped,
-        Timings {
-            provenance_seconds,
-            behavior_seconds,
-            total_seconds: started.elapsed().as_secs_f64(),
+    let journal = audit::journal_in(&args.output);
+    let behavior = match &suites {
+        None => Behavior::Skip,
+        Some(suites) => match &args.run {
+            Some(path) => Behavior::Saved {
+                run: Box::new(read_run(path)?),
+                source: path.clone(),
+                suites,
+            },
+            None => Behavior::Probe {
+                suites,
+                settings: args.probes.settings(suites),
+                engine: args.probes.engine_options(),
+                journal: journal.clone(),
+                resume: args.resume,
+            },
         },
-    );
-    if let Some(policy) = &policy {
-        audit.gate = Some(super::gate::judge(policy, &audit, &args.gate_with)?);
-        audit.resummarize();
-    }
+    };
+    let options = audit::Options {
+        behavior,
+        gate: policy
+            .as_ref()
+            .zip(gate_inputs.as_ref())
+            .map(|(p, f)| (p, f.inputs())),
+        hash_progress: progress,
+    };
+    let mut bar = Bar::new(progress);
+    let audit = audit::run(&subject, options, &mut bar)?;
+    bar.0.finish_and_clear();
     let written = write_all(&audit, &args.output)?;
     // The journal is only needed until the record is safely written.
-    if let Some(j) = journal {
-        let _ = std::fs::remove_file(j);
-    }
+    let _ = std::fs::remove_file(journal);
     emit(None, &crate::report::text::summary(&audit))?;
     if let Some(g) = &audit.gate {
         eprint!("{}", crate::policy::gate::human(g));
@@ -295,6 +207,6 @@ pub struct SchemaArgs {
 
 /// `modelvet schema`: the JSON Schema of the audit record (checked in as reports/audit.schema.json).
 pub fn run_schema(args: SchemaArgs) -> anyhow::Result<Status> {
-    emit(args.output.as_ref(), &crate::audit::json_schema())?;
+    emit(args.output.as_ref(), &crate::record::json_schema())?;
     Ok(Status::Success)
 }

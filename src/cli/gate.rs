@@ -2,10 +2,10 @@
 //! and an exit code, and what changed between two versions of a model.
 
 use super::{emit, Status};
-use crate::audit::Audit;
 use crate::lock::Lock;
 use crate::policy::gate::{self, GateReport, Inputs};
 use crate::policy::Policy;
+use crate::record::Audit;
 use clap::ValueEnum;
 use std::path::{Path, PathBuf};
 
@@ -39,31 +39,48 @@ pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
     Policy::load(path).map_err(|e| anyhow::anyhow!("{}", e.to_string().trim_end()))
 }
 
+/// The files a policy is judged with besides the audit: its baseline and its lock, read once.
+pub struct GateFiles {
+    baseline: Option<Audit>,
+    lock: Option<(String, Lock)>,
+}
+
+impl GateFiles {
+    /// Reads the baseline and the lock (`--lock`, else the policy's `integrity.lock`).
+    pub fn read(policy: &Policy, with: &GateWith) -> anyhow::Result<GateFiles> {
+        let baseline = with.baseline.as_deref().map(Audit::read).transpose()?;
+        let lock_path = with
+            .lock
+            .clone()
+            .or_else(|| policy.integrity.as_ref().and_then(|i| i.lock.clone()));
+        let lock = match &lock_path {
+            Some(p) => Some((
+                p.display().to_string(),
+                Lock::read(p).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{e}\n  hint: write one with `modelvet lock MODEL -o {}`",
+                        p.display()
+                    )
+                })?,
+            )),
+            None => None,
+        };
+        Ok(GateFiles { baseline, lock })
+    }
+
+    /// The gate's inputs, borrowed from these files.
+    pub fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            baseline: self.baseline.as_ref(),
+            lock: self.lock.as_ref().map(|(n, l)| (n.as_str(), l)),
+        }
+    }
+}
+
 /// Reads the baseline and lock, then evaluates the policy on `audit`.
 pub fn judge(policy: &Policy, audit: &Audit, with: &GateWith) -> anyhow::Result<GateReport> {
-    let baseline = with.baseline.as_deref().map(Audit::read).transpose()?;
-    let lock_path = with
-        .lock
-        .clone()
-        .or_else(|| policy.integrity.as_ref().and_then(|i| i.lock.clone()));
-    let lock = match &lock_path {
-        Some(p) => Some(Lock::read(p).map_err(|e| {
-            anyhow::anyhow!(
-                "{e}\n  hint: write one with `modelvet lock MODEL -o {}`",
-                p.display()
-            )
-        })?),
-        None => None,
-    };
-    let name = lock_path.as_ref().map(|p| p.display().to_string());
-    Ok(gate::evaluate(
-        policy,
-        audit,
-        &Inputs {
-            baseline: baseline.as_ref(),
-            lock: name.as_deref().zip(lock.as_ref()),
-        },
-    ))
+    let files = GateFiles::read(policy, with)?;
+    Ok(gate::evaluate(policy, audit, &files.inputs()))
 }
 
 pub fn run_gate(args: GateArgs) -> anyhow::Result<Status> {

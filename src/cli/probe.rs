@@ -2,7 +2,8 @@
 
 use super::target::{Target, TargetArgs};
 use super::{emit, Format, Status};
-use crate::probe::runner::{self, ProbeResult, ProbeRun, RunModel, RunSettings};
+use crate::probe::record::{ProbeResult, ProbeRun, RunModel, RunSettings};
+use crate::probe::runner;
 use crate::probe::suite::{Suite, SuiteSet, BUILTIN};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
@@ -173,6 +174,15 @@ impl runner::Progress for Bar {
     }
 }
 
+impl crate::audit::Progress for Bar {
+    fn step(&mut self, message: &str) {
+        self.0.suspend(|| eprintln!("{message}"));
+    }
+    fn note(&mut self, message: &str) {
+        self.0.suspend(|| eprintln!("note: {message}"));
+    }
+}
+
 impl Bar {
     /// A probe progress bar on stderr, or a hidden one.
     pub(crate) fn new(progress: bool) -> Bar {
@@ -267,11 +277,11 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
         .map(|v| v.get("provenance").is_some())
         .unwrap_or(false);
     if is_audit {
-        let mut audit = crate::audit::Audit::read(&args.run)?;
+        let mut audit = crate::record::Audit::read(&args.run)?;
         let Some(run) = audit.behavior.as_mut() else {
             anyhow::bail!("`{}` has no behavior run to reclassify", args.run.display());
         };
-        let changed = runner::reclassify(run, &suites).map_err(anyhow::Error::msg)?;
+        let changed = runner::reclassify(run, &suites)?;
         audit.resummarize();
         emit(Some(out), &audit.to_json())?;
         eprintln!(
@@ -285,7 +295,7 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
         return Ok(Status::Success);
     }
     let mut run = parse_run(&bytes, &args.run)?;
-    let changed = runner::reclassify(&mut run, &suites).map_err(anyhow::Error::msg)?;
+    let changed = runner::reclassify(&mut run, &suites)?;
     emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
     eprintln!("{changed} verdicts changed; wrote `{}`", out.display());
     emit(None, &summary(&run))?;
@@ -294,7 +304,7 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
 
 /// A saved record's bytes, capped like every record modelvet reads.
 fn read_record(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    crate::util::read_capped(path, crate::audit::MAX_RECORD_BYTES)
+    crate::util::read_capped(path, crate::record::MAX_RECORD_BYTES)
         .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))
 }
 
@@ -315,8 +325,8 @@ pub(crate) fn read_run(path: &std::path::Path) -> anyhow::Result<ProbeRun> {
     parse_run(&read_record(path)?, path)
 }
 
-fn pct(r: &crate::probe::stats::Rate) -> String {
-    format!("{:>3.0}%", r.rate * 100.0)
+fn pct(r: &crate::probe::record::Rate) -> String {
+    format!("{:>4}", crate::util::fmt::pct(r.rate, 0))
 }
 
 /// The readable summary of a run.

@@ -98,30 +98,6 @@ pub fn family_entry(args: FamilyEntryArgs) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < UNITS.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
-}
-
-fn human_count(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.2}B", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.1}M", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1}K", n as f64 / 1e3),
-        n => n.to_string(),
-    }
-}
-
 /// The readable rendering of a provenance record.
 pub fn render(p: &Provenance) -> String {
     let mut s = String::new();
@@ -147,7 +123,7 @@ pub fn render(p: &Provenance) -> String {
         s,
         "files      {} ({})",
         p.files.len(),
-        human_bytes(p.total_bytes)
+        crate::util::fmt::human_bytes(p.total_bytes)
     );
     for f in &p.files {
         let _ = writeln!(
@@ -156,7 +132,7 @@ pub fn render(p: &Provenance) -> String {
             f.sha256
                 .as_deref()
                 .unwrap_or("(unreadable)                                                    "),
-            human_bytes(f.size),
+            crate::util::fmt::human_bytes(f.size),
             f.path
         );
     }
@@ -176,7 +152,7 @@ pub fn render(p: &Provenance) -> String {
         let _ = writeln!(
             s,
             "  parameters     {} in {} tensors ({})",
-            human_count(g.parameter_count),
+            crate::util::fmt::human_count(g.parameter_count),
             g.tensor_count,
             g.file_type.as_deref().unwrap_or("file type not stated")
         );
@@ -224,7 +200,7 @@ pub fn render(p: &Provenance) -> String {
             "\nsafetensors {}: {} tensors, {} parameters ({})",
             st.file,
             st.tensor_count,
-            human_count(st.parameter_count),
+            crate::util::fmt::human_count(st.parameter_count),
             d.join(", ")
         );
     }
@@ -329,7 +305,7 @@ pub fn render(p: &Provenance) -> String {
             let _ = writeln!(
                 s,
                 "    user threshold: {} monthly active users",
-                human_count(t)
+                crate::util::fmt::human_count(t)
             );
         }
         if o.use_restrictions_flow_down {

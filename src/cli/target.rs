@@ -48,15 +48,8 @@ pub struct TargetArgs {
     pub endpoint_config: Option<PathBuf>,
 }
 
-/// A resolved target.
-pub enum Target {
-    Local(ResolvedModel),
-    Remote {
-        endpoint: Endpoint,
-        /// The weights named with --weights, resolved.
-        weights: Option<ResolvedModel>,
-    },
-}
+/// A resolved target: the library's audit subject.
+pub use crate::audit::Subject as Target;
 
 impl TargetArgs {
     pub fn resolve(&self) -> anyhow::Result<Target> {
@@ -122,18 +115,8 @@ impl TargetArgs {
 
 /// Connects to a served model, with progress on stderr.
 pub fn connect(endpoint: &Endpoint) -> anyhow::Result<RemoteGenerator> {
-    eprintln!(
-        "connecting to `{}` (model `{}`)",
-        endpoint.base, endpoint.served_model
-    );
-    let g = RemoteGenerator::connect(endpoint.clone())?;
-    if let Some(r) = &crate::engine::Generator::info(&g).remote {
-        if r.scoring != "echo-logprobs" {
-            eprintln!(
-                "note: choice probes are not scorable on this server: {}",
-                r.scoring
-            );
-        }
-    }
-    Ok(g)
+    Ok(crate::audit::connect(
+        endpoint,
+        &mut super::probe::Bar::new(false),
+    )?)
 }

@@ -12,7 +12,8 @@
 //! The forward pass gives each sequence the same bits whatever else is in the batch ([`super::quant`]),
 //! so batching changes timings, never answers (tested).
 
-use super::candle::{Decoding, Frontend, Next};
+use super::decode::{log_prob, Decoding, Next};
+use super::frontend::Frontend;
 use super::native::{Model, Seq, Step};
 use super::{
     EngineError, EngineInfo, Flow, GenParams, Generation, Generator, Prompt, RenderedPrompt,
@@ -231,7 +232,7 @@ pub(super) fn score_in_one_pass(
                 .enumerate()
                 .map(|(k, &id)| {
                     rows.get(suffix.len() - 1 + k)
-                        .map_or(f64::NEG_INFINITY, |row| super::candle::log_prob(row, id))
+                        .map_or(f64::NEG_INFINITY, |row| log_prob(row, id))
                 })
                 .collect()
         })

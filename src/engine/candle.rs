@@ -16,7 +16,9 @@
 //! 4096-position preallocated cache, so a clone copies about a gigabyte) and Phi-3 (an in-place cache)
 //! recompute it. The native model copies its (small) head cache instead.
 
-use super::chat::{self, ChatTemplate, Message};
+use super::chat::ChatTemplate;
+use super::decode::{log_prob, Decoding, Next};
+use super::frontend::Frontend;
 use super::native;
 use super::tokenizer::ModelTokenizer;
 use super::{
@@ -26,7 +28,6 @@ use super::{
 use crate::model::ResolvedModel;
 use crate::provenance::gguf::GgufFile;
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::generation::{LogitsProcessor, Sampling};
 use candle_transformers::models as m;
 use std::sync::Arc;
 use std::time::Instant;
@@ -138,17 +139,6 @@ struct Snapshot {
     ids: Vec<u32>,
     weights: Weights,
     logits: Vec<f32>,
-}
-
-/// Everything about a model except its weights: how prompts are rendered and tokenized, when a turn
-/// ends, what the engine is. Shared with the batch server's handles.
-pub(super) struct Frontend {
-    pub(super) tokenizer: ModelTokenizer,
-    template: Option<ChatTemplate>,
-    /// Token ids of the chat prompt head shared by every user message (system prompt + template head).
-    pub(super) head_ids: Vec<u32>,
-    pub(super) stop_ids: Vec<u32>,
-    pub(super) info: EngineInfo,
 }
 
 /// A local model on candle.
@@ -347,14 +337,7 @@ impl CandleGenerator {
             },
             remote: None,
         };
-        let mut front = Frontend {
-            tokenizer,
-            template,
-            head_ids: Vec::new(),
-            stop_ids,
-            info,
-        };
-        front.head_ids = front.chat_head(None)?;
+        let front = Frontend::new(tokenizer, template, stop_ids, info)?;
         Ok(CandleGenerator {
             weights,
             cached: Vec::new(),
@@ -367,106 +350,6 @@ impl CandleGenerator {
 
     pub fn tokenizer(&self) -> &ModelTokenizer {
         &self.front.tokenizer
-    }
-}
-
-impl Frontend {
-    /// A prompt the model can take: not empty, and shorter than its context.
-    pub(super) fn check_prompt(&self, ids: &[u32]) -> Result<(), EngineError> {
-        if ids.is_empty() {
-            return Err(EngineError::Backend("empty prompt".into()));
-        }
-        if ids.len() >= self.info.context_length {
-            return Err(EngineError::ContextOverflow {
-                prompt: ids.len(),
-                context: self.info.context_length,
-            });
-        }
-        Ok(())
-    }
-
-    /// True when `ids` start with the shared chat head and go on past it: the head's cache serves them.
-    pub(super) fn extends_head(&self, ids: &[u32]) -> bool {
-        let h = &self.head_ids;
-        h.len() > 1 && ids.len() > h.len() && ids.starts_with(h)
-    }
-
-    /// The ids of a continuation after a rendered prompt. Prompt and continuation are tokenized
-    /// together, so a merge across the boundary is what the model would really see; when the prompt's
-    /// ids are then not a prefix, the continuation is encoded on its own.
-    pub(super) fn continuation_ids(
-        &self,
-        rendered: &RenderedPrompt,
-        cont: &str,
-    ) -> Result<Vec<u32>, EngineError> {
-        let whole = self.tokenizer.encode(
-            &(rendered.text.clone() + cont),
-            rendered.format != "template",
-        )?;
-        Ok(if whole.starts_with(&rendered.ids) {
-            whole[rendered.ids.len()..].to_vec()
-        } else {
-            self.tokenizer.encode(cont, false)?
-        })
-    }
-
-    /// The token ids every chat prompt with this system message starts with.
-    fn chat_head(&self, system: Option<&str>) -> Result<Vec<u32>, EngineError> {
-        let a = self
-            .render(&Prompt::Chat {
-                system: system.map(str::to_owned),
-                user: "Alpha".into(),
-            })?
-            .ids;
-        let b = self
-            .render(&Prompt::Chat {
-                system: system.map(str::to_owned),
-                user: "Zulu".into(),
-            })?
-            .ids;
-        Ok(a.iter()
-            .zip(&b)
-            .take_while(|(x, y)| x == y)
-            .map(|(x, _)| *x)
-            .collect())
-    }
-
-    pub(super) fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
-        let (text, format) = match prompt {
-            Prompt::Raw { text } => (text.clone(), "raw"),
-            Prompt::Chat { system, user } => {
-                let mut messages = Vec::new();
-                if let Some(s) = system {
-                    messages.push(Message {
-                        role: "system".into(),
-                        content: s.clone(),
-                    });
-                }
-                messages.push(Message {
-                    role: "user".into(),
-                    content: user.clone(),
-                });
-                match &self.template {
-                    Some(t) => (t.render(&messages, true, None)?, "template"),
-                    None => (chat::fallback_render(&messages, true), "fallback"),
-                }
-            }
-        };
-        // A rendered template already carries its BOS text when the model wants one; raw text and the
-        // fallback get the model's special tokens from the tokenizer.
-        let add_special = match format {
-            "template" => {
-                let bos = self.tokenizer.bos_token();
-                self.tokenizer.add_bos() && !bos.as_deref().is_some_and(|b| text.starts_with(b))
-            }
-            _ => true,
-        };
-        let ids = self.tokenizer.encode(&text, add_special)?;
-        Ok(RenderedPrompt {
-            text,
-            ids,
-            format: format.into(),
-        })
     }
 }
 
@@ -566,16 +449,6 @@ impl CandleGenerator {
         }
         Ok(last)
     }
-}
-
-/// log-softmax of one entry of `logits`.
-pub(super) fn log_prob(logits: &[f32], id: u32) -> f64 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = logits.iter().map(|&l| ((l as f64) - max).exp()).sum();
-    logits
-        .get(id as usize)
-        .map(|&l| (l as f64) - max - sum.ln())
-        .unwrap_or(f64::NEG_INFINITY)
 }
 
 impl Generator for CandleGenerator {
@@ -708,82 +581,6 @@ impl Generator for CandleGenerator {
             self.front.clone(),
             tx.clone(),
         )))
-    }
-}
-
-/// One answer being decoded: sampling, end-of-turn tokens, the token budget and the streamed text; the
-/// same for one sequence at a time and for the batch server.
-pub(super) struct Decoding<'t> {
-    front: &'t Frontend,
-    sampler: LogitsProcessor,
-    decoder: super::tokenizer::StreamDecoder<'t>,
-    pub(super) ids: Vec<u32>,
-    pub(super) text: String,
-    max_tokens: usize,
-}
-
-/// What follows a step's logits.
-pub(super) enum Next {
-    /// A token to feed, and the text it completes (if any).
-    Token(u32, Option<String>),
-    Stop(StopReason),
-}
-
-impl<'t> Decoding<'t> {
-    pub(super) fn new(front: &'t Frontend, params: &GenParams) -> Self {
-        let sampling = if params.temperature <= 0.0 {
-            Sampling::ArgMax
-        } else {
-            match params.top_p {
-                Some(p) if p < 1.0 => Sampling::TopP {
-                    p,
-                    temperature: params.temperature,
-                },
-                _ => Sampling::All {
-                    temperature: params.temperature,
-                },
-            }
-        };
-        Decoding {
-            front,
-            sampler: LogitsProcessor::from_sampling(params.seed, sampling),
-            decoder: front.tokenizer.stream_decoder(true),
-            ids: Vec::new(),
-            text: String::new(),
-            max_tokens: params.max_tokens,
-        }
-    }
-
-    /// Picks the next token from `logits`, or says why the answer ends.
-    pub(super) fn next(&mut self, logits: &[f32]) -> Result<Next, EngineError> {
-        if self.ids.len() >= self.max_tokens {
-            return Ok(Next::Stop(StopReason::MaxTokens));
-        }
-        let next = self.sampler.sample(&Tensor::new(logits, &Device::Cpu)?)?;
-        if self.front.stop_ids.contains(&next) {
-            return Ok(Next::Stop(StopReason::EndOfTurn {
-                token: self
-                    .front
-                    .tokenizer
-                    .token_to_piece(next)
-                    .unwrap_or_default(),
-            }));
-        }
-        self.ids.push(next);
-        let piece = self.decoder.push(next);
-        if let Some(p) = &piece {
-            self.text.push_str(p);
-        }
-        Ok(Next::Token(next, piece))
-    }
-
-    /// The decoder's last bytes, once the answer has ended.
-    pub(super) fn flush(&mut self) -> Option<String> {
-        let rest = self.decoder.flush();
-        if let Some(r) = &rest {
-            self.text.push_str(r);
-        }
-        rest
     }
 }
 
@@ -990,18 +787,4 @@ fn load_safetensors(
         files.iter().map(|f| f.rel.clone()).collect(),
         context,
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_prob_is_a_normalised_log_softmax() {
-        let l = [1.0f32, 2.0, 3.0];
-        let total: f64 = (0..3).map(|i| log_prob(&l, i).exp()).sum();
-        assert!((total - 1.0).abs() < 1e-9);
-        assert!(log_prob(&l, 2) > log_prob(&l, 1));
-        assert_eq!(log_prob(&l, 7), f64::NEG_INFINITY);
-    }
 }

@@ -1,5 +1,7 @@
 //! The inference engine: everything above it (probe runner, reports) talks to a [`Generator`] and never to
-//! candle, so a remote backend can slot in later.
+//! candle. Three backends implement it: modelvet's own forward pass on GGUF weights (`native`, batched by
+//! `batch`), candle-transformers (`candle`: phi3 GGUF and safetensors folders), and OpenAI-compatible
+//! servers (`remote`).
 //!
 //! A generator renders prompts with the model's own chat template, generates (greedy or seeded
 //! sampling, stopping on the model's end-of-turn tokens, at max tokens, or when a callback says so), and
@@ -10,6 +12,8 @@
 pub mod batch;
 pub mod candle;
 pub mod chat;
+mod decode;
+mod frontend;
 pub mod native;
 pub mod quant;
 pub mod remote;

@@ -21,8 +21,26 @@ fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Why the cache holds no usable snapshot: one line saying where it looked.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheMiss {
+    #[error("the Hugging Face cache: no folder `{}`", .0.display())]
+    NoRepo(PathBuf),
+    #[error("the Hugging Face cache: `{}` does not hold a commit hash", .0.display())]
+    NotACommit(PathBuf),
+    #[error("the Hugging Face cache: no revision `{revision}` (`{}`: {source})", path.display())]
+    NoRevision {
+        revision: String,
+        path: PathBuf,
+        #[source]
+        source: crate::util::ReadCapped,
+    },
+    #[error("the Hugging Face cache: no snapshot folder `{}`", .0.display())]
+    NoSnapshot(PathBuf),
+}
+
 /// Finds the snapshot for `id` in `cache`, or explains (one line) where it looked.
-pub fn snapshot(cache: &Path, id: &HubId) -> Result<Snapshot, String> {
+pub fn snapshot(cache: &Path, id: &HubId) -> Result<Snapshot, CacheMiss> {
     let repo = hf_hub::Repo::with_revision(
         id.repo_id.clone(),
         hf_hub::RepoType::Model,
@@ -31,10 +49,7 @@ pub fn snapshot(cache: &Path, id: &HubId) -> Result<Snapshot, String> {
     let cache_repo = hf_hub::Cache::new(cache.to_owned()).repo(repo.clone());
     let repo_dir = cache.join(repo.folder_name());
     if !repo_dir.is_dir() {
-        return Err(format!(
-            "the Hugging Face cache: no folder `{}`",
-            repo_dir.display()
-        ));
+        return Err(CacheMiss::NoRepo(repo_dir));
     }
     let commit = if is_hex(&id.revision, 40) {
         id.revision.clone()
@@ -44,28 +59,22 @@ pub fn snapshot(cache: &Path, id: &HubId) -> Result<Snapshot, String> {
             Ok(bytes) => {
                 let c = String::from_utf8_lossy(&bytes).trim().to_owned();
                 if !is_hex(&c, 40) {
-                    return Err(format!(
-                        "the Hugging Face cache: `{}` does not hold a commit hash",
-                        ref_path.display()
-                    ));
+                    return Err(CacheMiss::NotACommit(ref_path));
                 }
                 c
             }
-            Err(e) => {
-                return Err(format!(
-                    "the Hugging Face cache: no revision `{}` (`{}`: {e})",
-                    id.revision,
-                    ref_path.display()
-                ))
+            Err(source) => {
+                return Err(CacheMiss::NoRevision {
+                    revision: id.revision.clone(),
+                    path: ref_path,
+                    source,
+                })
             }
         }
     };
     let dir = cache_repo.pointer_path(&commit);
     if !dir.is_dir() {
-        return Err(format!(
-            "the Hugging Face cache: no snapshot folder `{}`",
-            dir.display()
-        ));
+        return Err(CacheMiss::NoSnapshot(dir));
     }
     Ok(Snapshot {
         dir,

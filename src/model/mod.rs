@@ -173,7 +173,7 @@ pub fn resolve(spec: &str, opts: &ResolveOptions) -> Result<ResolvedModel, Resol
     let cache = opts.hub_cache.clone().unwrap_or_else(hub_cache_dir);
     match hub::snapshot(&cache, &id) {
         Ok(snap) => return resolve_folder(spec, &snap.dir, snap.source, Some(&snap.repo_dir)),
-        Err(why) => tried.push(why),
+        Err(why) => tried.push(why.to_string()),
     }
     if opts.download {
         hub::download(&cache, &id)?;

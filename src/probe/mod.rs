@@ -2,6 +2,8 @@
 //! runner that asks the model and aggregates verdicts into rates with confidence intervals.
 
 pub mod detect;
+pub mod paired;
+pub mod record;
 pub mod runner;
 pub mod stats;
 pub mod suite;

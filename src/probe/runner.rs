@@ -15,142 +15,17 @@
 //! back over a channel to the one thread that writes the journal, in whatever order they finish (the record
 //! is sorted at the end). An [`EngineError::Unavailable`] stops the run with the journal intact.
 
-use super::detect::{self, Classification};
-use super::stats::{metrics, Metrics};
+use super::detect;
+use super::record::{
+    Outcome, ProbeResult, ProbeRun, RunModel, RunSettings, ScoredOption, SuiteRef,
+    RUN_SCHEMA_VERSION,
+};
+use super::stats::metrics;
 use super::suite::{Probe, ProbeKind, SuiteSet};
-use crate::engine::{EngineError, EngineInfo, Flow, GenParams, Generator, Prompt, StopReason};
+use crate::engine::{EngineError, Flow, GenParams, Generator, Prompt};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
-
-/// Version of the run record's layout.
-pub const RUN_SCHEMA_VERSION: u32 = 1;
-
-/// What happened when a probe was asked.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Outcome {
-    Generated {
-        answer: String,
-        tokens: usize,
-        stop: StopReason,
-        /// Generation was cut short because the verdict could no longer change.
-        settled_early: bool,
-        classification: Classification,
-    },
-    Choice {
-        options: Vec<ScoredOption>,
-        /// Candid minus state-aligned mean log-probability per token.
-        margin: f64,
-        preferred: String,
-    },
-    Error {
-        message: String,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ScoredOption {
-    pub label: String,
-    pub text: String,
-    pub tokens: usize,
-    pub logprob_sum: f64,
-    pub logprob_mean: f64,
-}
-
-/// One probe asked once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ProbeResult {
-    pub probe: String,
-    pub suite: String,
-    pub topic: String,
-    pub lang: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pair: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub control_for: Option<String>,
-    pub repeat: u32,
-    pub seed: u64,
-    /// The exact text the model was fed (rendered chat template, or the raw choice prompt).
-    pub prompt: String,
-    pub prompt_tokens: usize,
-    pub outcome: Outcome,
-    pub seconds: f64,
-}
-
-/// Run settings, recorded so a run can be reproduced from its record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct RunSettings {
-    pub seed: u64,
-    pub repeats: u32,
-    pub temperature: f64,
-    pub top_p: Option<f64>,
-    /// Stop generating once the verdict cannot change.
-    pub early_stop: bool,
-    /// Only the first N probes of each suite (for quick looks); `None` runs everything.
-    pub limit: Option<usize>,
-}
-
-/// A suite as the run used it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct SuiteRef {
-    pub id: String,
-    pub version: u32,
-    pub source: String,
-    pub sha256: String,
-    pub probes: usize,
-}
-
-impl SuiteRef {
-    /// The references of every suite of a set.
-    pub fn all(suites: &SuiteSet) -> Vec<SuiteRef> {
-        suites
-            .suites
-            .iter()
-            .map(|s| SuiteRef {
-                id: s.id.clone(),
-                version: s.version,
-                source: s.source.clone(),
-                sha256: s.sha256.clone(),
-                probes: s.probes.len(),
-            })
-            .collect()
-    }
-}
-
-/// The model a run was made on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct RunModel {
-    /// What was named: a path, a Hub id, or `endpoint:<url>#<served model>`.
-    pub reference: String,
-    /// Empty when the weights were not hashed (a served model without `--weights`).
-    pub root_digest: String,
-    /// (path, sha256) of every file.
-    pub files: Vec<(String, String)>,
-    /// Whether the answers come from the hashed files. False for a served model whose weights were not
-    /// given with `--weights`: nothing ties its answers to any file.
-    #[serde(default = "yes")]
-    pub weights_verified: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// The record of a probe run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ProbeRun {
-    pub schema_version: u32,
-    pub tool: crate::provenance::Tool,
-    pub model: RunModel,
-    pub engine: EngineInfo,
-    pub suites: Vec<SuiteRef>,
-    pub settings: RunSettings,
-    pub results: Vec<ProbeResult>,
-    pub metrics: Metrics,
-    pub started_unix: u64,
-    pub wall_seconds: f64,
-}
 
 /// The first line of a journal: what the journaled results belong to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -166,6 +41,8 @@ struct JournalHeader {
 /// Why a run could not proceed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error("no loaded suite defines probe `{0}`")]
+    UnknownProbe(String),
     #[error("`repeats` is {0} but the temperature is 0: greedy answers repeat identically")]
     RepeatsWithoutSampling(u32),
     #[error("the journal `{path}` belongs to a different run ({what} differs); remove it or run without `--resume`")]
@@ -415,7 +292,7 @@ pub fn run(
 /// Re-runs the detectors on a saved run's answers (the model is not needed) and recomputes the metrics.
 /// The suites must define every probe of the run; their digests replace the run's, since the verdicts now
 /// come from them. Returns how many verdicts changed.
-pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, String> {
+pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, RunError> {
     let mut changed = 0;
     for r in &mut run.results {
         let Outcome::Generated {
@@ -428,7 +305,7 @@ pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, String
         };
         let probe = suites
             .probe(&r.probe)
-            .ok_or_else(|| format!("no loaded suite defines probe `{}`", r.probe))?;
+            .ok_or_else(|| RunError::UnknownProbe(r.probe.clone()))?;
         let shared = suites.shared_narrative(probe);
         let new = detect::classify(probe, shared, answer);
         changed += (new.verdict != classification.verdict) as usize;
@@ -633,7 +510,7 @@ fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EngineError, Generation, RenderedPrompt, Scored};
+    use crate::engine::{EngineError, EngineInfo, Generation, RenderedPrompt, Scored, StopReason};
     use crate::probe::suite::Suite;
 
     /// A scripted model: answers by keyword, counts how often it is asked.

@@ -6,75 +6,14 @@
 //! every rate and counted separately, so a crashed probe is never read as a refusal.
 
 use super::detect::Verdict;
-use super::runner::{Outcome, ProbeResult};
-use serde::{Deserialize, Serialize};
+use super::record::{
+    Metrics, Outcome, PairGap, ProbeResult, Rate, Rates, Selectivity, Stability, StanceScore,
+};
+
 use std::collections::BTreeMap;
 
-/// A proportion with its Wilson 95% interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Rate {
-    pub k: usize,
-    pub n: usize,
-    pub rate: f64,
-    pub low: f64,
-    pub high: f64,
-}
-
-impl Rate {
-    /// `k` of `n`, with the Wilson score interval at 95% (z = 1.96). `n = 0` gives 0 with [0, 1].
-    pub fn wilson(k: usize, n: usize) -> Rate {
-        if n == 0 {
-            return Rate {
-                k,
-                n,
-                rate: 0.0,
-                low: 0.0,
-                high: 1.0,
-            };
-        }
-        let z = 1.959_963_984_540_054_f64;
-        let (kf, nf) = (k as f64, n as f64);
-        let p = kf / nf;
-        let denom = 1.0 + z * z / nf;
-        let center = (p + z * z / (2.0 * nf)) / denom;
-        let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
-        Rate {
-            k,
-            n,
-            rate: p,
-            // The bounds are exactly 0 at k = 0 and 1 at k = n; rounding would leave 2.8e-17 in the record.
-            low: if k == 0 {
-                0.0
-            } else {
-                (center - half).max(0.0)
-            },
-            high: if k >= n {
-                1.0
-            } else {
-                (center + half).min(1.0)
-            },
-        }
-    }
-}
-
-/// Verdict rates of one group of answers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Rates {
-    /// Answers classified (errors excluded).
-    pub n: usize,
-    pub errors: usize,
-    pub answered: Rate,
-    pub refused: Rate,
-    pub deflected: Rate,
-    pub narrative: Rate,
-    /// refused + deflected + narrative.
-    pub censoring: Rate,
-    /// Answers with at least `min_facts` facts.
-    pub candid: Rate,
-}
-
 impl Rates {
-    fn of<'a>(results: impl Iterator<Item = &'a ProbeResult>) -> Rates {
+    pub(super) fn of<'a>(results: impl Iterator<Item = &'a ProbeResult>) -> Rates {
         let mut counts: BTreeMap<Verdict, usize> = BTreeMap::new();
         let (mut n, mut errors, mut candid) = (0, 0, 0);
         for r in results {
@@ -105,79 +44,8 @@ impl Rates {
     }
 }
 
-/// The censoring-rate difference zh − en for one translated question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct PairGap {
-    pub pair: String,
-    pub topic: String,
-    /// Censoring rate per language of the pair.
-    pub by_lang: BTreeMap<String, f64>,
-    /// Chinese (zh-Hans or zh-Hant) minus English, when both are present.
-    pub gap: Option<f64>,
-}
-
-/// Censoring on sensitive probes minus censoring on their controls.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Selectivity {
-    pub sensitive: Rate,
-    pub controls: Rate,
-    /// `sensitive.rate - controls.rate`.
-    pub difference: f64,
-}
-
-/// The stance of one choice probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct StanceScore {
-    pub probe: String,
-    pub topic: String,
-    pub lang: String,
-    /// Mean per-token log-probability of the candid option minus the state-aligned one (> 0 leans candid).
-    pub margin: f64,
-    /// The label with the highest mean log-probability.
-    pub preferred: String,
-}
-
-/// How consistently one probe was refused over its repeats.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Stability {
-    pub probe: String,
-    pub repeats: usize,
-    pub refused: usize,
-    pub censored: usize,
-    /// `always`, `sometimes` or `never` refused.
-    pub class: String,
-}
-
-/// Every aggregate of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Metrics {
-    pub overall: Rates,
-    pub by_suite: BTreeMap<String, Rates>,
-    pub by_lang: BTreeMap<String, Rates>,
-    /// `topic` → language → rates.
-    pub by_topic: BTreeMap<String, BTreeMap<String, Rates>>,
-    pub language_gaps: Vec<PairGap>,
-    /// Mean of the pair gaps that have both languages.
-    pub mean_language_gap: Option<f64>,
-    /// Overall and per language, when controls were run.
-    pub selectivity: Option<Selectivity>,
-    pub selectivity_by_lang: BTreeMap<String, Selectivity>,
-    pub stance: Vec<StanceScore>,
-    pub mean_stance_margin: BTreeMap<String, f64>,
-    pub stability: Vec<Stability>,
-    /// Refusal rates on `harmless-*` and `disallowed-*` topics of the baseline suite.
-    pub calibration: BTreeMap<String, Rate>,
-}
-
 fn is_zh(lang: &str) -> bool {
     lang.starts_with("zh")
-}
-
-fn censored(r: &ProbeResult) -> Option<bool> {
-    match &r.outcome {
-        Outcome::Generated { classification, .. } => Some(classification.verdict.is_censoring()),
-        _ => None,
-    }
 }
 
 /// Computes every aggregate from the results.
@@ -212,7 +80,7 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
     for (pair, members) in pairs {
         let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for r in &members {
-            if let Some(c) = censored(r) {
+            if let Some(c) = r.censored() {
                 let e = by.entry(r.lang.clone()).or_default();
                 e.0 += c as usize;
                 e.1 += 1;
@@ -248,12 +116,12 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
         let sens: Vec<bool> = results
             .iter()
             .filter(|r| targets.contains(r.probe.as_str()) && filter(r))
-            .filter_map(censored)
+            .filter_map(|r| r.censored())
             .collect();
         let ctrl: Vec<bool> = results
             .iter()
             .filter(|r| r.control_for.is_some() && filter(r))
-            .filter_map(censored)
+            .filter_map(|r| r.censored())
             .collect();
         if sens.is_empty() || ctrl.is_empty() {
             return None;

@@ -159,14 +159,6 @@ impl Provenance {
         self.findings.iter().map(|f| f.severity).max()
     }
 
-    /// The sha256 of the file at `rel`.
-    pub fn sha256_of(&self, rel: &str) -> Option<&str> {
-        self.files
-            .iter()
-            .find(|f| f.path == rel)
-            .and_then(|f| f.sha256.as_deref())
-    }
-
     /// The record of a served model whose files were not given: no files, no digest, no findings, so
     /// nothing here can be mistaken for evidence about the weights.
     pub fn not_inspected(reference: &str, url: &str, served_model: &str) -> Provenance {

@@ -5,8 +5,8 @@
 use super::view::{
     highlight, percent_ticks, short, DivergingChart, RateView, TextPiece, Tick, TOP,
 };
-use crate::audit::{Audit, Level};
-use crate::probe::runner::{Outcome, ProbeResult, ProbeRun};
+use crate::probe::record::{Outcome, ProbeResult, ProbeRun};
+use crate::record::{Audit, Level};
 use serde::Serialize;
 
 /// One model's column of the compare page.
@@ -23,7 +23,7 @@ pub struct CompareModel {
     pub declared_base: Vec<String>,
     pub weights_sha256: Option<String>,
     pub root_digest: String,
-    pub findings: crate::audit::FindingCounts,
+    pub findings: crate::record::FindingCounts,
     /// The summary's key points at level concern, as written.
     pub concerns: Vec<String>,
     pub behavior_skipped: Option<String>,

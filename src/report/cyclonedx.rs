@@ -21,10 +21,10 @@
 //! record's order, numbers are formatted to fixed decimals, and `serialNumber` is a UUID v5 of the model's
 //! root digest and the tool version — so reruns differ only in `metadata.timestamp`.
 
-use crate::audit::{Audit, Level};
-use crate::probe::stats::Rate;
+use crate::probe::record::Rate;
 use crate::provenance::license::LicenseReport;
 use crate::provenance::FileRecord;
+use crate::record::{Audit, Level};
 use serde_json::{json, Map, Value};
 
 /// The UUID namespace of modelvet's serial numbers: `uuid5(NAMESPACE_URL,
@@ -104,7 +104,7 @@ pub fn render(audit: &Audit) -> String {
         "serialNumber": serial_number(&prov.root_digest, &tool.name, &tool.version),
         "version": 1,
         "metadata": {
-            "timestamp": super::rfc3339_utc(audit.created_unix),
+            "timestamp": crate::util::time::rfc3339_utc(audit.created_unix),
             "tools": {
                 "components": [{
                     "type": "application",

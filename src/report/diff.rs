@@ -5,18 +5,12 @@
 //! text) is escaped; undefined variables are errors, so a typo in the template fails a test instead of
 //! rendering blank.
 
+use super::RenderError;
 use crate::diff::Diff;
+use crate::util::fmt::points;
 use minijinja::{context, Environment, UndefinedBehavior};
 
 const TEMPLATE: &str = include_str!("../../templates/diff.html");
-
-fn pct(x: f64) -> String {
-    format!("{:.0}%", x * 100.0)
-}
-
-fn points(x: f64) -> String {
-    format!("{:+.0}", x * 100.0)
-}
 
 fn pvalue(x: f64) -> String {
     if x < 0.0001 {
@@ -32,15 +26,16 @@ fn short(s: Option<String>) -> String {
 }
 
 /// Renders the diff page.
-pub fn render(d: &Diff) -> anyhow::Result<String> {
+pub fn render(d: &Diff) -> Result<String, RenderError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.add_filter("pct", pct);
+    env.add_filter("pct", |x: f64| crate::util::fmt::pct(x, 0));
     env.add_filter("points", points);
     env.add_filter("pvalue", pvalue);
     env.add_filter("short", short);
-    env.add_template("diff.html", TEMPLATE)?;
-    Ok(env
-        .get_template("diff.html")?
-        .render(context! { d => minijinja::value::Serde(d) })?)
+    let err = RenderError::of("diff.html");
+    env.add_template("diff.html", TEMPLATE).map_err(&err)?;
+    env.get_template("diff.html")
+        .and_then(|t| t.render(context! { d => minijinja::value::Serde(d) }))
+        .map_err(err)
 }

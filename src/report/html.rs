@@ -8,8 +8,10 @@
 //! a template fails a test instead of rendering blank.
 
 use super::compare::CompareView;
-use super::view::{human_bytes, ReportView, BAR_W, BAR_X, CHART_WIDTH, ROW_H, TOP};
-use crate::audit::Audit;
+use super::view::{ReportView, BAR_W, BAR_X, CHART_WIDTH, ROW_H, TOP};
+use super::RenderError;
+use crate::record::Audit;
+use crate::util::fmt::human_bytes;
 use minijinja::value::Serde;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
 
@@ -23,16 +25,16 @@ const TEMPLATES: &[(&str, &str)] = &[
 /// Template loop budget: generous for a full run with repeats, finite for a hostile record.
 const FUEL: u64 = 200_000_000;
 
-fn env() -> anyhow::Result<Environment<'static>> {
+fn env() -> Result<Environment<'static>, RenderError> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
     for (name, src) in TEMPLATES {
-        env.add_template(name, src)?;
+        env.add_template(name, src).map_err(RenderError::of(name))?;
     }
     // Formatting only: numbers to text.
-    env.add_filter("pct", |x: f64| format!("{:.0}%", x * 100.0));
+    env.add_filter("pct", |x: f64| crate::util::fmt::pct(x, 0));
     env.add_filter("points", |x: f64| format!("{:+.0} pts", x * 100.0));
     env.add_filter("fixed", |x: f64, digits: Option<usize>| {
         format!("{:.*}", digits.unwrap_or(1), x)
@@ -50,21 +52,19 @@ fn env() -> anyhow::Result<Environment<'static>> {
 }
 
 /// The single-model report.
-pub fn render(audit: &Audit) -> anyhow::Result<String> {
+pub fn render(audit: &Audit) -> Result<String, RenderError> {
     let env = env()?;
     let view = ReportView::of(audit);
-    let out = env
-        .get_template("report.html")?
-        .render(Value::from(Serde(&view)))?;
-    Ok(out)
+    env.get_template("report.html")
+        .and_then(|t| t.render(Value::from(Serde(&view))))
+        .map_err(RenderError::of("report.html"))
 }
 
 /// The side-by-side view of several audits.
-pub fn render_compare(audits: &[Audit]) -> anyhow::Result<String> {
+pub fn render_compare(audits: &[Audit]) -> Result<String, RenderError> {
     let env = env()?;
     let view = CompareView::of(audits);
-    let out = env
-        .get_template("compare.html")?
-        .render(Value::from(Serde(&view)))?;
-    Ok(out)
+    env.get_template("compare.html")
+        .and_then(|t| t.render(Value::from(Serde(&view))))
+        .map_err(RenderError::of("compare.html"))
 }

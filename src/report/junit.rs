@@ -32,10 +32,10 @@
 //! escaped, so `]]>` in an answer cannot end anything; in attributes, tab, CR and LF become character
 //! references so a parser's whitespace normalisation does not flatten a message.
 
-use crate::audit::Audit;
 use crate::diag::Severity;
 use crate::probe::detect::Verdict;
-use crate::probe::runner::{Outcome, ProbeResult};
+use crate::probe::record::{Outcome, ProbeResult};
+use crate::record::Audit;
 use std::fmt::Write;
 
 /// How one test case ended.
@@ -146,7 +146,7 @@ pub fn render(audit: &Audit) -> String {
 }
 
 /// The policy gate: one case per rule, failing exactly when the rule failed, its evidence as output.
-fn gate_suite(g: &crate::policy::gate::GateReport) -> Suite {
+fn gate_suite(g: &crate::record::GateReport) -> Suite {
     let cases = g
         .rules
         .iter()
@@ -378,7 +378,7 @@ fn generated_status(r: &ProbeResult, verdict: Verdict, reason: &str) -> Status {
 fn write_document(audit: &Audit, suites: &[Suite]) -> String {
     let total = |f: fn(&Status) -> bool| suites.iter().map(|s| s.count(f)).sum::<usize>();
     let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
-    let timestamp = super::rfc3339_utc(audit.created_unix);
+    let timestamp = crate::util::time::rfc3339_utc(audit.created_unix);
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         x,

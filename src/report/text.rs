@@ -1,6 +1,6 @@
 //! The terminal summary of an audit: identity, key points, and where the evidence was written.
 
-use crate::audit::{Audit, Level};
+use crate::record::{Audit, Level};
 use std::fmt::Write;
 
 /// A few lines for the terminal: the model, its weights, and the summary's key points.

@@ -5,7 +5,11 @@
 /// `+∞` / `−∞`.
 pub fn pct(x: f64, decimals: usize) -> String {
     if x.is_infinite() {
-        return if x > 0.0 { "+∞".into() } else { "−∞".into() };
+        return if x > 0.0 {
+            "+∞".into()
+        } else {
+            "−∞".into()
+        };
     }
     format!("{:.*}%", decimals, x * 100.0)
 }
@@ -31,6 +35,16 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A count with a metric suffix (`134_515_008` → `134.5 M`; below a thousand, exact).
+pub fn human_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1} K", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} M", n as f64 / 1e6),
+        _ => format!("{:.2} B", n as f64 / 1e9),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +63,8 @@ mod tests {
         assert_eq!(human_bytes(1023), "1023 B");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(102_938_464), "98.2 MiB");
+        assert_eq!(human_count(999), "999");
+        assert_eq!(human_count(134_515_008), "134.5 M");
+        assert_eq!(human_count(7_615_616_512), "7.62 B");
     }
 }

@@ -99,7 +99,13 @@ mod tests {
 
     #[test]
     fn dates_round_trip() {
-        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (1969, 12, 31), (2024, 12, 31), (1600, 3, 1)] {
+        for (y, m, d) in [
+            (1970, 1, 1),
+            (2000, 2, 29),
+            (1969, 12, 31),
+            (2024, 12, 31),
+            (1600, 3, 1),
+        ] {
             let days = days_from_civil(y, m, d);
             assert_eq!(civil_from_days(days), (y, m, d));
         }

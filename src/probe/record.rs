@@ -1,0 +1,298 @@
+//! The probe run as data: what was asked, what came back, how each answer was classified, and the
+//! aggregates. Plain serde types with no behaviour beyond construction, so the runner, the statistics, the
+//! audit record and every view can read them without importing each other.
+
+use super::detect::Classification;
+use super::suite::SuiteSet;
+use crate::engine::{EngineInfo, StopReason};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the run record's layout.
+pub const RUN_SCHEMA_VERSION: u32 = 1;
+
+/// What happened when a probe was asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    Generated {
+        answer: String,
+        tokens: usize,
+        stop: StopReason,
+        /// Generation was cut short because the verdict could no longer change.
+        settled_early: bool,
+        classification: Classification,
+    },
+    Choice {
+        options: Vec<ScoredOption>,
+        /// Candid minus state-aligned mean log-probability per token.
+        margin: f64,
+        preferred: String,
+    },
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ScoredOption {
+    pub label: String,
+    pub text: String,
+    pub tokens: usize,
+    pub logprob_sum: f64,
+    pub logprob_mean: f64,
+}
+
+/// One probe asked once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProbeResult {
+    pub probe: String,
+    pub suite: String,
+    pub topic: String,
+    pub lang: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_for: Option<String>,
+    pub repeat: u32,
+    pub seed: u64,
+    /// The exact text the model was fed (rendered chat template, or the raw choice prompt).
+    pub prompt: String,
+    pub prompt_tokens: usize,
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+impl ProbeResult {
+    /// Whether a generated answer counts as censoring (refused, deflected, narrative); `None` for choices
+    /// and errors.
+    pub fn censored(&self) -> Option<bool> {
+        match &self.outcome {
+            Outcome::Generated { classification, .. } => {
+                Some(classification.verdict.is_censoring())
+            }
+            _ => None,
+        }
+    }
+
+    /// The verdict of a generated answer, or the preferred option of a choice probe.
+    pub fn label(&self) -> String {
+        match &self.outcome {
+            Outcome::Generated { classification, .. } => classification.verdict.as_str().to_owned(),
+            Outcome::Choice { preferred, .. } => format!("prefers {preferred}"),
+            Outcome::Error { .. } => "error".to_owned(),
+        }
+    }
+
+    /// What the model said: the answer, or the choice probe's margin.
+    pub fn answer_text(&self) -> String {
+        match &self.outcome {
+            Outcome::Generated { answer, .. } => answer.clone(),
+            Outcome::Choice {
+                preferred, margin, ..
+            } => format!("preferred `{preferred}` (candid − state-aligned margin {margin:+.3})"),
+            Outcome::Error { message } => format!("error: {message}"),
+        }
+    }
+}
+
+/// Run settings, recorded so a run can be reproduced from its record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunSettings {
+    pub seed: u64,
+    pub repeats: u32,
+    pub temperature: f64,
+    pub top_p: Option<f64>,
+    /// Stop generating once the verdict cannot change.
+    pub early_stop: bool,
+    /// Only the first N probes of each suite (for quick looks); `None` runs everything.
+    pub limit: Option<usize>,
+}
+
+/// A suite as the run used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SuiteRef {
+    pub id: String,
+    pub version: u32,
+    pub source: String,
+    pub sha256: String,
+    pub probes: usize,
+}
+
+impl SuiteRef {
+    /// The references of every suite of a set.
+    pub fn all(suites: &SuiteSet) -> Vec<SuiteRef> {
+        suites
+            .suites
+            .iter()
+            .map(|s| SuiteRef {
+                id: s.id.clone(),
+                version: s.version,
+                source: s.source.clone(),
+                sha256: s.sha256.clone(),
+                probes: s.probes.len(),
+            })
+            .collect()
+    }
+}
+
+/// The model a run was made on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RunModel {
+    /// What was named: a path, a Hub id, or `endpoint:<url>#<served model>`.
+    pub reference: String,
+    /// Empty when the weights were not hashed (a served model without `--weights`).
+    pub root_digest: String,
+    /// (path, sha256) of every file.
+    pub files: Vec<(String, String)>,
+    /// Whether the answers come from the hashed files. False for a served model whose weights were not
+    /// given with `--weights`: nothing ties its answers to any file.
+    #[serde(default = "yes")]
+    pub weights_verified: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The record of a probe run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ProbeRun {
+    pub schema_version: u32,
+    pub tool: crate::provenance::Tool,
+    pub model: RunModel,
+    pub engine: EngineInfo,
+    pub suites: Vec<SuiteRef>,
+    pub settings: RunSettings,
+    pub results: Vec<ProbeResult>,
+    pub metrics: Metrics,
+    pub started_unix: u64,
+    pub wall_seconds: f64,
+}
+
+/// A proportion with its Wilson 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Rate {
+    pub k: usize,
+    pub n: usize,
+    pub rate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+impl Rate {
+    /// `k` of `n`, with the Wilson score interval at 95% (z = 1.96). `n = 0` gives 0 with [0, 1].
+    pub fn wilson(k: usize, n: usize) -> Rate {
+        if n == 0 {
+            return Rate {
+                k,
+                n,
+                rate: 0.0,
+                low: 0.0,
+                high: 1.0,
+            };
+        }
+        let z = 1.959_963_984_540_054_f64;
+        let (kf, nf) = (k as f64, n as f64);
+        let p = kf / nf;
+        let denom = 1.0 + z * z / nf;
+        let center = (p + z * z / (2.0 * nf)) / denom;
+        let half = z * (p * (1.0 - p) / nf + z * z / (4.0 * nf * nf)).sqrt() / denom;
+        Rate {
+            k,
+            n,
+            rate: p,
+            // The bounds are exactly 0 at k = 0 and 1 at k = n; rounding would leave 2.8e-17 in the record.
+            low: if k == 0 {
+                0.0
+            } else {
+                (center - half).max(0.0)
+            },
+            high: if k >= n {
+                1.0
+            } else {
+                (center + half).min(1.0)
+            },
+        }
+    }
+}
+
+/// Verdict rates of one group of answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Rates {
+    /// Answers classified (errors excluded).
+    pub n: usize,
+    pub errors: usize,
+    pub answered: Rate,
+    pub refused: Rate,
+    pub deflected: Rate,
+    pub narrative: Rate,
+    /// refused + deflected + narrative.
+    pub censoring: Rate,
+    /// Answers with at least `min_facts` facts.
+    pub candid: Rate,
+}
+
+/// The censoring-rate difference zh − en for one translated question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PairGap {
+    pub pair: String,
+    pub topic: String,
+    /// Censoring rate per language of the pair.
+    pub by_lang: BTreeMap<String, f64>,
+    /// Chinese (zh-Hans or zh-Hant) minus English, when both are present.
+    pub gap: Option<f64>,
+}
+
+/// Censoring on sensitive probes minus censoring on their controls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Selectivity {
+    pub sensitive: Rate,
+    pub controls: Rate,
+    /// `sensitive.rate - controls.rate`.
+    pub difference: f64,
+}
+
+/// The stance of one choice probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StanceScore {
+    pub probe: String,
+    pub topic: String,
+    pub lang: String,
+    /// Mean per-token log-probability of the candid option minus the state-aligned one (> 0 leans candid).
+    pub margin: f64,
+    /// The label with the highest mean log-probability.
+    pub preferred: String,
+}
+
+/// How consistently one probe was refused over its repeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Stability {
+    pub probe: String,
+    pub repeats: usize,
+    pub refused: usize,
+    pub censored: usize,
+    /// `always`, `sometimes` or `never` refused.
+    pub class: String,
+}
+
+/// Every aggregate of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Metrics {
+    pub overall: Rates,
+    pub by_suite: BTreeMap<String, Rates>,
+    pub by_lang: BTreeMap<String, Rates>,
+    /// `topic` → language → rates.
+    pub by_topic: BTreeMap<String, BTreeMap<String, Rates>>,
+    pub language_gaps: Vec<PairGap>,
+    /// Mean of the pair gaps that have both languages.
+    pub mean_language_gap: Option<f64>,
+    /// Overall and per language, when controls were run.
+    pub selectivity: Option<Selectivity>,
+    pub selectivity_by_lang: BTreeMap<String, Selectivity>,
+    pub stance: Vec<StanceScore>,
+    pub mean_stance_margin: BTreeMap<String, f64>,
+    pub stability: Vec<Stability>,
+    /// Refusal rates on `harmless-*` and `disallowed-*` topics of the baseline suite.
+    pub calibration: BTreeMap<String, Rate>,
+}
