@@ -672,18 +672,8 @@ impl Generator for RemoteGenerator {
                     })?);
                 }
             }
-            let sum: f64 = logprobs.iter().sum();
-            out.push(Scored {
-                continuation: cont.clone(),
-                ids: vec![0; logprobs.len()],
-                mean: if logprobs.is_empty() {
-                    0.0
-                } else {
-                    sum / logprobs.len() as f64
-                },
-                logprobs,
-                sum,
-            });
+            // The server's token ids are not the model's own: placeholders, one per token.
+            out.push(Scored::new(cont, vec![0; logprobs.len()], logprobs));
         }
         Ok(out)
     }

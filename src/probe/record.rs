@@ -217,6 +217,17 @@ impl Rate {
     }
 }
 
+impl Rate {
+    /// The interval in words, with percentages to `decimals` places: `95% CI 10.8%–60.3%`.
+    pub fn interval_text(&self, decimals: usize) -> String {
+        format!(
+            "95% CI {}–{}",
+            crate::util::fmt::pct(self.low, decimals),
+            crate::util::fmt::pct(self.high, decimals)
+        )
+    }
+}
+
 /// Verdict rates of one group of answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Rates {

@@ -91,12 +91,11 @@ pub struct Summary {
 
 fn rate_text(r: &Rate) -> String {
     format!(
-        "{} of {} ({}, 95% CI {}–{})",
+        "{} of {} ({}, {})",
         r.k,
         r.n,
         pct(r.rate, 0),
-        pct(r.low, 0),
-        pct(r.high, 0)
+        r.interval_text(0)
     )
 }
 

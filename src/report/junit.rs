@@ -421,19 +421,14 @@ fn write_document(audit: &Audit, suites: &[Suite]) -> String {
             );
             match &c.status {
                 Status::Passed => {}
-                Status::Failure { kind, message } => {
+                Status::Failure { kind, message } | Status::Error { kind, message } => {
+                    let tag = match &c.status {
+                        Status::Failure { .. } => "failure",
+                        _ => "error",
+                    };
                     let _ = write!(
                         x,
-                        "\n      <failure type=\"{}\" message=\"{}\">{}</failure>",
-                        attr(kind),
-                        attr(message),
-                        text(message)
-                    );
-                }
-                Status::Error { kind, message } => {
-                    let _ = write!(
-                        x,
-                        "\n      <error type=\"{}\" message=\"{}\">{}</error>",
+                        "\n      <{tag} type=\"{}\" message=\"{}\">{}</{tag}>",
                         attr(kind),
                         attr(message),
                         text(message)
@@ -471,33 +466,27 @@ fn is_xml_char(c: char) -> bool {
 /// Element content: `& < >` escaped, `\r` kept as a reference (parsers turn a raw one into `\n`),
 /// characters XML cannot carry dropped.
 fn text(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars().filter(|&c| is_xml_char(c)) {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '\r' => o.push_str("&#13;"),
-            c => o.push(c),
-        }
-    }
-    o
+    escape(s, false)
 }
 
 /// An attribute value in double quotes: as [`text`], plus both quotes and the whitespace that attribute
 /// normalisation would otherwise turn into spaces.
 fn attr(s: &str) -> String {
+    escape(s, true)
+}
+
+fn escape(s: &str, attribute: bool) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars().filter(|&c| is_xml_char(c)) {
         match c {
             '&' => o.push_str("&amp;"),
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            '\t' => o.push_str("&#9;"),
-            '\n' => o.push_str("&#10;"),
             '\r' => o.push_str("&#13;"),
+            '"' if attribute => o.push_str("&quot;"),
+            '\'' if attribute => o.push_str("&apos;"),
+            '\t' if attribute => o.push_str("&#9;"),
+            '\n' if attribute => o.push_str("&#10;"),
             c => o.push(c),
         }
     }

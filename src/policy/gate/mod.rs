@@ -46,12 +46,11 @@ impl Out {
 /// A rate with its count and Wilson interval: `3/10 = 30.0% (95% CI 10.8%–60.3%)`.
 fn rate_text(r: &Rate) -> String {
     format!(
-        "{}/{} = {} (95% CI {}–{})",
+        "{}/{} = {} ({})",
         r.k,
         r.n,
         pct(r.rate, 1),
-        pct(r.low, 1),
-        pct(r.high, 1)
+        r.interval_text(1)
     )
 }
 

@@ -91,12 +91,9 @@ impl ProvenanceView {
 pub struct LicenseSourceView {
     pub kind: &'static str,
     pub file: String,
-    pub raw: String,
-    pub id: Option<String>,
-    pub name: Option<String>,
-    pub link: Option<String>,
-    pub confidence: f32,
-    pub method: String,
+    /// The statement as recorded (raw, id, name, link, confidence, method).
+    #[serde(flatten)]
+    pub declared: crate::provenance::license::DeclaredLicense,
 }
 
 /// Each declared license with the kind of place it was read from.
@@ -116,12 +113,7 @@ pub(super) fn license_sources(audit: &Audit) -> Vec<LicenseSourceView> {
                     Text { .. } => "license text",
                 },
                 file: d.source.file().to_owned(),
-                raw: d.raw.clone(),
-                id: d.id.clone(),
-                name: d.name.clone(),
-                link: d.link.clone(),
-                confidence: d.confidence,
-                method: d.method.clone(),
+                declared: d.clone(),
             }
         })
         .collect()
