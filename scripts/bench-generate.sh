@@ -3,9 +3,10 @@
 # same prompt text, greedy, 2 threads, in one run. Prints prompt-processing and decode tokens/s for both,
 # the ratios, and modelvet's peak memory against the model file size.
 #
-# llama-cpp-python is built once by scripts/setup-llama-server.sh (AVX-512 without AMX: this CPU advertises
-# AMX but the kernel traps its tile instructions, so a native build segfaults) and cached.
-# modelvet is built with -C target-cpu=native into target/native (candle's quantized kernels depend on it).
+# Like with like: modelvet is the plain `cargo build --release` users get (its kernels pick AVX2 or scalar
+# at run time); llama-cpp-python is built by scripts/setup-llama-server.sh for the SIMD extensions this CPU
+# reports (AMX off), cached by those flags. The CPU model and its SIMD flags are printed with the figures.
+# MODELVET_BIN=path benchmarks that binary instead of building (to compare two builds in one session).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
@@ -14,9 +15,14 @@ MAX_TOKENS="${MAX_TOKENS:-64}"
 RUNS="${RUNS:-3}"
 # quantized (candle's kernels on the stored blocks, like llama.cpp) or f32 (what `auto` picks for small models)
 PRECISION="${PRECISION:-quantized}"
-python3 -c "import llama_cpp" 2>/dev/null || scripts/setup-llama-server.sh >&2
-RUSTFLAGS="-C target-cpu=native" cargo build --quiet --release --target-dir target/native
-BIN=target/native/release/modelvet
+. scripts/cpu-flags.sh
+scripts/setup-llama-server.sh >&2
+if [ -n "${MODELVET_BIN:-}" ]; then
+  BIN="$MODELVET_BIN"
+else
+  cargo build --quiet --release
+  BIN=target/release/modelvet
+fi
 
 bench_model() { # bench_model NAME FILE
   local name="$1" file="$2"
@@ -65,6 +71,7 @@ PY
     "$name" "$mv_pp" "$lc_pp" "$(echo "$mv_pp / $lc_pp" | bc -l)" "$mv_tg" "$lc_tg" "$(echo "$mv_tg / $lc_tg" | bc -l)" \
     "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)"
 }
-echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RUNS runs"
+echo "cpu: $(cpu_label)"
+echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RUNS runs; binary $BIN"
 bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"

@@ -7,8 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
+. scripts/cpu-flags.sh
 cargo build --quiet --release
 BIN="$PWD/target/release/modelvet"
+echo "cpu: $(cpu_label)"
 LARGE="$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 [ -f "$LARGE" ] || { echo "run scripts/fetch-models.sh first" >&2; exit 2; }
 MANY="$(mktemp -d)"; trap 'rm -rf "$MANY"' EXIT

@@ -12,12 +12,19 @@ PORT="${PORT:-18088}"
 THREADS="${THREADS:-2}"
 # LIMIT=N runs only the first N probes of each suite (the full suites take ~25 min for modelvet alone).
 LIMIT="${LIMIT:-}"
-python3 -c "import llama_cpp.server.app" 2>/dev/null || scripts/setup-llama-server.sh >&2
-cargo build --quiet --release
+. scripts/cpu-flags.sh
+scripts/setup-llama-server.sh >&2
+if [ -n "${MODELVET_BIN:-}" ]; then
+  BIN="$MODELVET_BIN"
+else
+  cargo build --quiet --release
+  BIN=target/release/modelvet
+fi
+echo "cpu: $(cpu_label)"
 OUT="$(mktemp -d)"; trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 
 start=$(date +%s.%N)
-RAYON_NUM_THREADS="$THREADS" target/release/modelvet probe "$MODEL" ${LIMIT:+--limit "$LIMIT"} -o "$OUT/run.json" --quiet > /dev/null
+RAYON_NUM_THREADS="$THREADS" "$BIN" probe "$MODEL" ${LIMIT:+--limit "$LIMIT"} -o "$OUT/run.json" --quiet > /dev/null
 mv_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 
 python3 -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" --n_ctx 2048 > "$OUT/server.log" 2>&1 &
