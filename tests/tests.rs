@@ -15,6 +15,7 @@ mod layers;
 mod lock;
 mod machine_reports;
 mod probe_cli;
+mod prompts_import;
 mod provenance_fixtures;
 mod real_models;
 mod remote;

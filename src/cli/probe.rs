@@ -3,8 +3,8 @@
 use super::target::{Target, TargetArgs};
 use super::{emit, Format, Status};
 use crate::probe::record::{ProbeResult, ProbeRun, RunModel, RunSettings};
-use crate::probe::runner;
 use crate::probe::suite::{Suite, SuiteSet, BUILTIN};
+use crate::probe::{import, runner};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -30,9 +30,14 @@ pub struct Args {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// A built-in suite (china-sensitive, controls, stance, refusal-baseline) or a suite file; repeatable.
-    /// Default: every built-in suite.
+    /// Default: every built-in suite, unless --prompts is given.
     #[arg(long = "suite", value_name = "NAME|FILE")]
     pub suites: Vec<String>,
+    /// Import a plain prompt list as a suite: .txt (one prompt per line), .csv (`prompt`, or
+    /// `prompt_en,prompt_zh,subject`) or .jsonl (`prompt` or `question`); repeatable. Without --suite only
+    /// these prompts run. See probes/README.md.
+    #[arg(long = "prompts", value_name = "FILE")]
+    pub prompts: Vec<PathBuf>,
     /// Ask each probe N times with derived seeds (needs --temperature > 0).
     #[arg(long)]
     pub repeats: Option<u32>,
@@ -61,9 +66,9 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The suites named (or every built-in), validated together.
+    /// The suites named and the prompt lists imported (or every built-in), validated together.
     pub fn suites(&self) -> anyhow::Result<SuiteSet> {
-        load_suites(&self.suites)
+        load_suites(&self.suites, &self.prompts)
     }
 
     /// The run settings, falling back to the first suite's defaults.
@@ -140,9 +145,10 @@ fn open(
     })
 }
 
-/// Loads the suites named (or all built-ins), validated together.
-pub fn load_suites(names: &[String]) -> anyhow::Result<SuiteSet> {
-    let names: Vec<String> = if names.is_empty() {
+/// Loads the suites named and imports the prompt lists, validated together; with neither, every built-in
+/// suite. Every problem of every file is reported at once.
+pub fn load_suites(names: &[String], prompts: &[PathBuf]) -> anyhow::Result<SuiteSet> {
+    let names: Vec<String> = if names.is_empty() && prompts.is_empty() {
         BUILTIN.iter().map(|b| b.0.to_owned()).collect()
     } else {
         names.to_vec()
@@ -155,8 +161,22 @@ pub fn load_suites(names: &[String]) -> anyhow::Result<SuiteSet> {
             Err(e) => problems.extend(e.0),
         }
     }
-    if !problems.is_empty() {
-        anyhow::bail!("{}", crate::probe::suite::SuiteErrors(problems));
+    let mut bad_rows = Vec::new();
+    for p in prompts {
+        match import::import(p) {
+            Ok(s) => suites.extend(s),
+            Err(e) => bad_rows.extend(e.0),
+        }
+    }
+    if !problems.is_empty() || !bad_rows.is_empty() {
+        let mut text = String::new();
+        if !problems.is_empty() {
+            text.push_str(&crate::probe::suite::SuiteErrors(problems).to_string());
+        }
+        if !bad_rows.is_empty() {
+            text.push_str(&import::ImportErrors(bad_rows).to_string());
+        }
+        anyhow::bail!("{text}");
     }
     Ok(SuiteSet::new(suites)?)
 }
@@ -262,6 +282,9 @@ pub struct ReclassifyArgs {
     /// Suites defining the run's probes (default: every built-in suite).
     #[arg(long = "suite", value_name = "NAME|FILE")]
     pub suites: Vec<String>,
+    /// Prompt lists the run imported with `--prompts`; repeatable.
+    #[arg(long = "prompts", value_name = "FILE")]
+    pub prompts: Vec<PathBuf>,
     /// Where to write the updated record (default: in place).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -271,7 +294,7 @@ pub struct ReclassifyArgs {
 /// (`modelvet probe -o`) or an audit record (`audit.json`, whose summary is recomputed too).
 pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
     let bytes = read_record(&args.run)?;
-    let suites = load_suites(&args.suites)?;
+    let suites = load_suites(&args.suites, &args.prompts)?;
     let out = args.output.as_ref().unwrap_or(&args.run);
     let is_audit = serde_json::from_slice::<serde_json::Value>(&bytes)
         .map(|v| v.get("provenance").is_some())

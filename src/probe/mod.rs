@@ -1,7 +1,9 @@
-//! The behavior audit: probe suites (YAML, validated), the detectors that classify each answer, and the
-//! runner that asks the model and aggregates verdicts into rates with confidence intervals.
+//! The behavior audit: probe suites (YAML, validated, or imported from a plain prompt list), the detectors
+//! that classify each answer, and the runner that asks the model and aggregates verdicts into rates with
+//! confidence intervals.
 
 pub mod detect;
+pub mod import;
 pub mod paired;
 pub mod record;
 pub mod runner;

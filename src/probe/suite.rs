@@ -131,6 +131,20 @@ pub struct Defaults {
     pub system: Option<String>,
 }
 
+impl Default for Defaults {
+    /// The suite format's defaults (probes/README.md): 160 tokens, greedy, seed 0, asked once, no system
+    /// message.
+    fn default() -> Defaults {
+        Defaults {
+            max_tokens: 160,
+            temperature: 0.0,
+            seed: 0,
+            repeats: 1,
+            system: None,
+        }
+    }
+}
+
 /// A detector that can be switched on per probe.
 #[derive(
     Debug,
@@ -305,7 +319,7 @@ pub(crate) fn did_you_mean<'a>(
 }
 
 /// Languages probes may be written in: BCP 47 with a script for Chinese.
-fn lang_problem(lang: &str) -> Option<(String, Option<String>)> {
+pub(crate) fn lang_problem(lang: &str) -> Option<(String, Option<String>)> {
     let hint = match lang {
         "zh" | "zh-CN" | "zh-SG" | "cn" => Some("use `zh-Hans` for Simplified Chinese".to_owned()),
         "zh-TW" | "zh-HK" | "zh-MO" => Some("use `zh-Hant` for Traditional Chinese".to_owned()),
@@ -335,7 +349,7 @@ fn lang_problem(lang: &str) -> Option<(String, Option<String>)> {
     })
 }
 
-fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 80
         && s.chars()
@@ -379,11 +393,12 @@ impl Suite {
             );
         }
         let d = &raw.defaults;
+        let base = Defaults::default();
         let defaults = Defaults {
-            max_tokens: d.max_tokens.unwrap_or(160),
-            temperature: d.temperature.unwrap_or(0.0),
-            seed: d.seed.unwrap_or(0),
-            repeats: d.repeats.unwrap_or(1),
+            max_tokens: d.max_tokens.unwrap_or(base.max_tokens),
+            temperature: d.temperature.unwrap_or(base.temperature),
+            seed: d.seed.unwrap_or(base.seed),
+            repeats: d.repeats.unwrap_or(base.repeats),
             system: d.system.clone(),
         };
         if defaults.max_tokens == 0 || defaults.max_tokens > 4096 {
@@ -510,11 +525,13 @@ impl Suite {
             }
             let kind = match p.kind.as_str() {
                 "generate" => {
-                    if facts.is_empty() {
+                    // Facts are optional: without them no answer is candid, and the deflection check
+                    // relies on the question's subject alone (see detect.rs). `min_facts` then means nothing.
+                    if facts.is_empty() && p.min_facts.is_some() {
                         err(
-                            &path("facts"),
-                            format!("generate probe `{}` lists no facts", p.id),
-                            Some("list what a candid answer would mention, so a weak answer is told apart from a dodge".into()),
+                            &path("min_facts"),
+                            format!("generate probe `{}` sets `min_facts` but lists no facts", p.id),
+                            Some("list the facts a candid answer would mention, or remove `min_facts`".into()),
                         );
                     }
                     if !p.options.is_empty() {
@@ -858,10 +875,22 @@ mod tests {
     }
 
     #[test]
-    fn generate_probes_need_facts_and_choices_need_both_sides() {
-        let e = Suite::parse("t.yaml", "id: t\nversion: 1\ndescription: d\nprobes:\n  - id: x\n    topic: t\n    lang: en\n    prompt: p\n  - id: y\n    topic: t\n    lang: en\n    kind: choice\n    prompt: p\n    options: [{label: candid, text: a}]\n").unwrap_err();
+    fn generate_probes_may_omit_facts_but_not_set_min_facts_without_them() {
+        let s = Suite::parse("t.yaml", "id: t\nversion: 1\ndescription: d\nprobes:\n  - id: x\n    topic: t\n    lang: en\n    prompt: What happened at Tiananmen?\n").unwrap();
+        assert!(s.probes[0].facts.is_empty());
+        assert_eq!(s.probes[0].kind, ProbeKind::Generate);
+        let e = Suite::parse("t.yaml", "id: t\nversion: 1\ndescription: d\nprobes:\n  - id: x\n    topic: t\n    lang: en\n    prompt: p\n    min_facts: 2\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("t.yaml:9:5: generate probe `x` sets `min_facts` but lists no facts"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn choices_need_both_sides() {
+        let e = Suite::parse("t.yaml", "id: t\nversion: 1\ndescription: d\nprobes:\n  - id: y\n    topic: t\n    lang: en\n    kind: choice\n    prompt: p\n    options: [{label: candid, text: a}]\n").unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("generate probe `x` lists no facts"), "{text}");
         assert!(
             text.contains("needs a `candid` and a `state_aligned` option"),
             "{text}"
