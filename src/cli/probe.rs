@@ -162,11 +162,9 @@ pub fn load_suites(names: &[String], prompts: &[PathBuf]) -> anyhow::Result<Suit
         }
     }
     let mut bad_rows = Vec::new();
-    for p in prompts {
-        match import::import(p) {
-            Ok(s) => suites.extend(s),
-            Err(e) => bad_rows.extend(e.0),
-        }
+    match import::import_all(prompts) {
+        Ok(s) => suites.extend(s),
+        Err(e) => bad_rows.extend(e.0),
     }
     if !problems.is_empty() || !bad_rows.is_empty() {
         let mut text = String::new();
