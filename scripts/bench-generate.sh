@@ -16,13 +16,7 @@ RUNS="${RUNS:-3}"
 # quantized (candle's kernels on the stored blocks, like llama.cpp) or f32 (what `auto` picks for small models)
 PRECISION="${PRECISION:-quantized}"
 . scripts/cpu-flags.sh
-scripts/setup-llama-server.sh >&2
-if [ -n "${MODELVET_BIN:-}" ]; then
-  BIN="$MODELVET_BIN"
-else
-  cargo build --quiet --release
-  BIN=target/release/modelvet
-fi
+bench_setup # the llama.cpp peer for this CPU, and BIN: the release build users get, or $MODELVET_BIN
 
 bench_model() { # bench_model NAME FILE
   local name="$1" file="$2"

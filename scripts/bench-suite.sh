@@ -13,13 +13,7 @@ THREADS="${THREADS:-2}"
 # LIMIT=N runs only the first N probes of each suite (the full suites take ~25 min for modelvet alone).
 LIMIT="${LIMIT:-}"
 . scripts/cpu-flags.sh
-scripts/setup-llama-server.sh >&2
-if [ -n "${MODELVET_BIN:-}" ]; then
-  BIN="$MODELVET_BIN"
-else
-  cargo build --quiet --release
-  BIN=target/release/modelvet
-fi
+bench_setup # the llama.cpp peer for this CPU, and BIN: the release build users get, or $MODELVET_BIN
 echo "cpu: $(cpu_label)"
 OUT="$(mktemp -d)"; trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$OUT"' EXIT
 

@@ -49,3 +49,15 @@ ggml_cmake_cpu_args() {
     "-DGGML_AVX512_VNNI=$(on avx512_vnni) -DGGML_AVX512_BF16=$(on avx512_bf16)" \
     "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
 }
+
+# What the benchmarks share: the llama.cpp peer built for this CPU, and BIN, the modelvet to measure: the
+# plain `cargo build --release` users get, or MODELVET_BIN (to compare two builds in one session).
+bench_setup() {
+  scripts/setup-llama-server.sh >&2
+  if [ -n "${MODELVET_BIN:-}" ]; then
+    BIN="$MODELVET_BIN"
+  else
+    cargo build --quiet --release
+    BIN=target/release/modelvet
+  fi
+}
