@@ -93,11 +93,14 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         hash_progress: progress,
     };
     let mut bar = Bar::new(progress);
+    let asked = matches!(options.behavior, Behavior::Probe { .. });
     let audit = audit::run(&subject, options, &mut bar)?;
     bar.0.finish_and_clear();
     let written = write_all(&audit, &args.output)?;
-    // The journal is only needed until the record is safely written.
-    let _ = std::fs::remove_file(journal);
+    // The journal of the probes asked is only needed until the record is safely written.
+    if asked {
+        let _ = std::fs::remove_file(journal);
+    }
     emit(None, &crate::report::text::summary(&audit))?;
     if let Some(g) = &audit.gate {
         eprint!("{}", crate::policy::gate::human(g));
