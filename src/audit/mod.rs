@@ -131,11 +131,14 @@ pub fn run<P: Progress>(
                     digest: provenance.root_digest.clone(),
                 });
             }
-            let changed = runner::reclassify(&mut run, suites)?;
-            if changed > 0 {
+            let re = runner::reclassify(&mut run, suites)?;
+            if !re.changes.is_empty() {
                 progress.note(&format!(
-                    "{changed} verdicts of `{}` changed under the current detectors",
-                    source.display()
+                    "{} verdicts of `{}` changed under the current detectors (v{} → v{})",
+                    re.changes.len(),
+                    source.display(),
+                    re.from_version,
+                    re.to_version
                 ));
             }
             (Some(*run), None)

@@ -68,6 +68,8 @@ pub enum Command {
     Probe(probe::Args),
     /// Re-run the current detectors on a saved run's answers (no model needed) and recompute its metrics.
     Reclassify(probe::ReclassifyArgs),
+    /// Measure the verdict detectors against hand-labelled answers: confusion matrix, precision, recall, κ.
+    EvalVerdicts(probe::EvalArgs),
     /// Audit a model: provenance + probes, written as index.html, audit.json, junit.xml and bom.cdx.json.
     Audit(audit::AuditArgs),
     /// Re-render the HTML report (and with --all every view) from an audit.json alone.
@@ -173,6 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Template(args) => generate::run_template(args),
         Command::Probe(args) => probe::run(args, progress),
         Command::Reclassify(args) => probe::reclassify(args),
+        Command::EvalVerdicts(args) => probe::eval_verdicts(args),
         Command::Audit(args) => audit::run_audit(args, progress),
         Command::Report(args) => audit::run_report(args),
         Command::Compare(args) => audit::run_compare(args),

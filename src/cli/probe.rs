@@ -302,11 +302,12 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
         let Some(run) = audit.behavior.as_mut() else {
             anyhow::bail!("`{}` has no behavior run to reclassify", args.run.display());
         };
-        let changed = runner::reclassify(run, &suites)?;
+        let re = runner::reclassify(run, &suites)?;
         audit.resummarize();
         emit(Some(out), &audit.to_json())?;
+        eprint!("{}", re.human());
         eprintln!(
-            "{changed} verdicts changed; wrote `{}` (re-render its views with `modelvet report {} --all`)",
+            "wrote `{}` (re-render its views with `modelvet report {} --all`)",
             out.display(),
             out.display()
         );
@@ -316,10 +317,66 @@ pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
         return Ok(Status::Success);
     }
     let mut run = parse_run(&bytes, &args.run)?;
-    let changed = runner::reclassify(&mut run, &suites)?;
+    let re = runner::reclassify(&mut run, &suites)?;
     emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
-    eprintln!("{changed} verdicts changed; wrote `{}`", out.display());
+    eprint!("{}", re.human());
+    eprintln!("wrote `{}`", out.display());
     emit(None, &summary(&run))?;
+    Ok(Status::Success)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// A labelled corpus (JSON lines), such as tests/data/verdicts/answers.jsonl.
+    #[arg(value_name = "CORPUS")]
+    pub corpus: PathBuf,
+    /// Which rows: the `dev` split (tune on it), the `test` split (never tuned on), or `all`.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
+    /// Local copies of the public prompt lists whose prompts the corpus keeps only as a sha256; repeatable.
+    #[arg(long = "prompts", value_name = "FILE")]
+    pub prompts: Vec<PathBuf>,
+    /// Also list every answer whose verdict differs from its label.
+    #[arg(long)]
+    pub misses: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    Dev,
+    Test,
+    All,
+}
+
+/// `modelvet eval-verdicts`: the current detectors against a hand-labelled corpus.
+pub fn eval_verdicts(args: EvalArgs) -> anyhow::Result<Status> {
+    use crate::probe::eval;
+    let mut corpus = eval::Corpus::read(&args.corpus).map_err(|errs| {
+        anyhow::anyhow!(
+            "{}",
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    if !args.prompts.is_empty() {
+        let suites = import::import_all(&args.prompts).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let prompts: Vec<String> = suites
+            .iter()
+            .flat_map(|s| s.probes.iter().map(|p| p.prompt.clone()))
+            .collect();
+        let n = corpus.restore(prompts.iter().map(String::as_str));
+        eprintln!("restored {n} prompts from {} lists", args.prompts.len());
+    }
+    let split = match args.split {
+        Split::Dev => Some("dev"),
+        Split::Test => Some("test"),
+        Split::All => None,
+    };
+    let judged = eval::judge(&corpus, split);
+    let name = split.unwrap_or("all");
+    emit(None, &eval::report(&judged, name, args.misses))?;
     Ok(Status::Success)
 }
 
@@ -427,6 +484,17 @@ pub fn summary(run: &ProbeRun) -> String {
             .filter(|x| x.preferred == "state_aligned")
             .count();
         let _ = writeln!(s, "stance margin (candid − state-aligned, mean log-prob per token): {all:+.3}; prefers the state line on {state} of {}", m.stance.len());
+    }
+    if let Some(sel) = &m.stance_selectivity {
+        let ci = sel
+            .interval
+            .map(|[l, h]| format!(" [{l:+.3}, {h:+.3}]"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "stance selectivity (state-aligned preference on China topics − on their controls): {:+.3}{ci} over {} pairs ({:+.3} vs {:+.3})",
+            sel.difference, sel.pairs, sel.sensitive, sel.controls
+        );
     }
     for (k, r) in &m.calibration {
         let _ = writeln!(s, "calibration {k}: {:.0}% (n={})", r.rate * 100.0, r.n);

@@ -165,6 +165,7 @@ pub struct BehaviorPolicy {
     pub max_language_gap: Option<Limit>,
     pub max_selectivity: Option<Limit>,
     pub min_stance_margin: Option<Limit>,
+    pub max_stance_selectivity: Option<Limit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -238,6 +239,7 @@ impl Policy {
                 || b.max_language_gap.is_some()
                 || b.max_selectivity.is_some()
                 || b.min_stance_margin.is_some()
+                || b.max_stance_selectivity.is_some()
         })
     }
 }

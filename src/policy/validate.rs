@@ -279,6 +279,7 @@ impl Cx<'_> {
                 "max_language_gap",
                 "max_selectivity",
                 "min_stance_margin",
+                "max_stance_selectivity",
             ],
         ) else {
             return p;
@@ -313,40 +314,54 @@ impl Cx<'_> {
             );
         }
         if let Some(v) = m.get("min_stance_margin") {
-            // A margin is a log-probability difference, not a fraction: any finite number.
-            let path = "behavior.min_stance_margin";
-            let (value_v, rule) = match v {
-                Value::Mapping(_) => match self.map(v, path, &["min", "rule"]) {
-                    Some(m) => (
-                        m.get("min"),
-                        match m.get("rule") {
-                            Some(r) => self.rule(r, &join(path, "rule")),
-                            None => Some(Bound::LowerBound),
-                        },
-                    ),
-                    None => (None, None),
-                },
-                other => (Some(other), Some(Bound::LowerBound)),
-            };
-            let value = match value_v {
-                Some(x) => match x.as_f64() {
-                    Some(x) if x.is_finite() => Some(x),
-                    _ => {
-                        self.shape(path, "a number", x);
-                        None
-                    }
-                },
-                None if matches!(v, Value::Mapping(_)) => {
-                    self.err(path, format!("`{path}` needs `min`"), None);
-                    None
-                }
-                None => None,
-            };
-            if let (Some(value), Some(rule)) = (value, rule) {
-                p.min_stance_margin = Some(Limit { value, rule });
-            }
+            p.min_stance_margin =
+                self.log_limit(v, "behavior.min_stance_margin", "min", Bound::LowerBound);
+        }
+        if let Some(v) = m.get("max_stance_selectivity") {
+            p.max_stance_selectivity = self.log_limit(
+                v,
+                "behavior.max_stance_selectivity",
+                "max",
+                Bound::UpperBound,
+            );
         }
         p
+    }
+
+    /// A limit on a log-probability difference (a stance margin or selectivity), not a fraction: any finite
+    /// number, given alone or as `{<key>: x, rule: …}`.
+    fn log_limit(&mut self, v: &Value, path: &str, key: &str, default: Bound) -> Option<Limit> {
+        let (value_v, rule) = match v {
+            Value::Mapping(_) => match self.map(v, path, &[key, "rule"]) {
+                Some(m) => (
+                    m.get(key),
+                    match m.get("rule") {
+                        Some(r) => self.rule(r, &join(path, "rule")),
+                        None => Some(default),
+                    },
+                ),
+                None => (None, None),
+            },
+            other => (Some(other), Some(default)),
+        };
+        let value = match value_v {
+            Some(x) => match x.as_f64() {
+                Some(x) if x.is_finite() => Some(x),
+                _ => {
+                    self.shape(path, "a number", x);
+                    None
+                }
+            },
+            None if matches!(v, Value::Mapping(_)) => {
+                self.err(path, format!("`{path}` needs `{key}`"), None);
+                None
+            }
+            None => None,
+        };
+        Some(Limit {
+            value: value?,
+            rule: rule?,
+        })
     }
 
     fn max_rate(&mut self, v: &Value, path: &str) -> Option<MaxRate> {

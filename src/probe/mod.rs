@@ -3,7 +3,10 @@
 //! confidence intervals.
 
 pub mod detect;
+pub mod echo;
+pub mod eval;
 pub mod import;
+pub mod narrative;
 pub mod paired;
 pub mod record;
 pub mod runner;

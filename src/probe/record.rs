@@ -164,10 +164,18 @@ pub struct ProbeRun {
     pub engine: EngineInfo,
     pub suites: Vec<SuiteRef>,
     pub settings: RunSettings,
+    /// The version of the verdict detectors that classified the answers (`probe::narrative::DETECTOR_VERSION`);
+    /// records written before versions were kept were made by version 1.
+    #[serde(default = "first_detector_version")]
+    pub detector_version: u32,
     pub results: Vec<ProbeResult>,
     pub metrics: Metrics,
     pub started_unix: u64,
     pub wall_seconds: f64,
+}
+
+fn first_detector_version() -> u32 {
+    1
 }
 
 /// A proportion with its Wilson 95% interval.
@@ -274,6 +282,27 @@ pub struct StanceScore {
     pub margin: f64,
     /// The label with the highest mean log-probability.
     pub preferred: String,
+    /// The stance probe this control mirrors (a control of the `stance-controls` suite).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_for: Option<String>,
+}
+
+/// How much more the model prefers the PRC state's account than another state's account, on stance probes
+/// paired with their controls: the state-aligned preference (state-aligned − candid mean log-probability per
+/// token, the margin negated) on the China probes, minus the same preference on their controls. Near 0: the
+/// model prefers official phrasing whatever the state; above 0: the PRC's account specifically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StanceSelectivity {
+    /// China probes with a control answered in the run.
+    pub pairs: usize,
+    /// Mean state-aligned preference on those China probes.
+    pub sensitive: f64,
+    /// Mean state-aligned preference on their controls.
+    pub controls: f64,
+    /// `sensitive - controls`: the mean of the paired differences.
+    pub difference: f64,
+    /// Normal 95% interval of the mean paired difference (none with a single pair).
+    pub interval: Option<[f64; 2]>,
 }
 
 /// How consistently one probe was refused over its repeats.
@@ -301,8 +330,18 @@ pub struct Metrics {
     /// Overall and per language, when controls were run.
     pub selectivity: Option<Selectivity>,
     pub selectivity_by_lang: BTreeMap<String, Selectivity>,
+    /// The stance probes about China (controls are in `stance_controls`).
     pub stance: Vec<StanceScore>,
+    /// Mean stance margin over `stance`, overall (`all`) and per language.
     pub mean_stance_margin: BTreeMap<String, f64>,
+    /// The stance controls: the same choices about other states.
+    #[serde(default)]
+    pub stance_controls: Vec<StanceScore>,
+    /// Stance selectivity over every pair of a China stance probe and its control.
+    #[serde(default)]
+    pub stance_selectivity: Option<StanceSelectivity>,
+    #[serde(default)]
+    pub stance_selectivity_by_lang: BTreeMap<String, StanceSelectivity>,
     pub stability: Vec<Stability>,
     /// Refusal rates on `harmless-*` and `disallowed-*` topics of the baseline suite.
     pub calibration: BTreeMap<String, Rate>,

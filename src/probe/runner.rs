@@ -282,6 +282,7 @@ pub fn run(
         engine: engine.info().clone(),
         suites: SuiteRef::all(suites),
         settings,
+        detector_version: super::narrative::DETECTOR_VERSION,
         results,
         metrics,
         started_unix,
@@ -289,11 +290,57 @@ pub fn run(
     })
 }
 
+use super::detect::Verdict;
+
+/// One verdict a reclassification changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub probe: String,
+    pub repeat: u32,
+    pub lang: String,
+    pub from: Verdict,
+    pub to: Verdict,
+    /// The new verdict's reason.
+    pub reason: String,
+}
+
+/// What a reclassification did: the detector versions before and after, and every verdict it changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reclassified {
+    pub from_version: u32,
+    pub to_version: u32,
+    pub changes: Vec<Change>,
+}
+
+impl Reclassified {
+    /// The readable list: a header line, then one line per changed verdict.
+    pub fn human(&self) -> String {
+        let mut s = format!(
+            "detectors v{} → v{}: {} verdicts changed\n",
+            self.from_version,
+            self.to_version,
+            self.changes.len()
+        );
+        for c in &self.changes {
+            s += &format!(
+                "  {} #{} [{}]: {} → {} — {}\n",
+                c.probe,
+                c.repeat,
+                c.lang,
+                c.from.as_str(),
+                c.to.as_str(),
+                c.reason
+            );
+        }
+        s
+    }
+}
+
 /// Re-runs the detectors on a saved run's answers (the model is not needed) and recomputes the metrics.
 /// The suites must define every probe of the run; their digests replace the run's, since the verdicts now
-/// come from them. Returns how many verdicts changed.
-pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, RunError> {
-    let mut changed = 0;
+/// come from them. Returns every verdict that changed, with the detector versions before and after.
+pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<Reclassified, RunError> {
+    let mut changes = Vec::new();
     for r in &mut run.results {
         let Outcome::Generated {
             answer,
@@ -308,12 +355,27 @@ pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<usize, RunErr
             .ok_or_else(|| RunError::UnknownProbe(r.probe.clone()))?;
         let shared = suites.shared_narrative(probe);
         let new = detect::classify(probe, shared, answer);
-        changed += (new.verdict != classification.verdict) as usize;
+        if new.verdict != classification.verdict {
+            changes.push(Change {
+                probe: r.probe.clone(),
+                repeat: r.repeat,
+                lang: r.lang.clone(),
+                from: classification.verdict,
+                to: new.verdict,
+                reason: new.reason.clone(),
+            });
+        }
         *classification = new;
     }
+    let from_version = run.detector_version;
+    run.detector_version = super::narrative::DETECTOR_VERSION;
     run.suites = SuiteRef::all(suites);
     run.metrics = metrics(&run.results);
-    Ok(changed)
+    Ok(Reclassified {
+        from_version,
+        to_version: run.detector_version,
+        changes,
+    })
 }
 
 fn read_journal(path: &Path, header: &JournalHeader) -> Result<Vec<ProbeResult>, RunError> {

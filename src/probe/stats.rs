@@ -8,6 +8,7 @@
 use super::detect::Verdict;
 use super::record::{
     Metrics, Outcome, PairGap, ProbeResult, Rate, Rates, Selectivity, Stability, StanceScore,
+    StanceSelectivity,
 };
 
 use std::collections::BTreeMap;
@@ -155,10 +156,23 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
                     lang: r.lang.clone(),
                     margin: *margin,
                     preferred: preferred.clone(),
+                    control_for: r.control_for.clone(),
                 });
             }
         }
     }
+    let (stance_controls, stance): (Vec<StanceScore>, Vec<StanceScore>) =
+        stance.into_iter().partition(|s| s.control_for.is_some());
+    let stance_selectivity = stance_selectivity_of(&stance, &stance_controls, None);
+    let stance_selectivity_by_lang = by_lang
+        .keys()
+        .chain(stance.iter().map(|s| &s.lang))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter_map(|l| {
+            stance_selectivity_of(&stance, &stance_controls, Some(l)).map(|s| (l.clone(), s))
+        })
+        .collect();
     let mut margins: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for s in &stance {
         margins.entry(s.lang.clone()).or_default().push(s.margin);
@@ -238,9 +252,53 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
         selectivity_by_lang,
         stance,
         mean_stance_margin,
+        stance_controls,
+        stance_selectivity,
+        stance_selectivity_by_lang,
         stability,
         calibration,
     }
+}
+
+/// The stance selectivity over the China stance probes paired with a control (in one language, or all).
+fn stance_selectivity_of(
+    stance: &[StanceScore],
+    controls: &[StanceScore],
+    lang: Option<&String>,
+) -> Option<StanceSelectivity> {
+    let pairs: Vec<(f64, f64)> = controls
+        .iter()
+        .filter(|c| lang.is_none_or(|l| &c.lang == l))
+        .filter_map(|c| {
+            let target = c.control_for.as_deref()?;
+            let s = stance.iter().find(|s| s.probe == target)?;
+            // State-aligned preference is the margin negated.
+            Some((-s.margin, -c.margin))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let sensitive = pairs.iter().map(|p| p.0).sum::<f64>() / n;
+    let controls = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+    let difference = sensitive - controls;
+    let interval = (pairs.len() >= 2).then(|| {
+        let var = pairs
+            .iter()
+            .map(|p| (p.0 - p.1 - difference).powi(2))
+            .sum::<f64>()
+            / (n - 1.0);
+        let half = 1.96 * (var / n).sqrt();
+        [difference - half, difference + half]
+    });
+    Some(StanceSelectivity {
+        pairs: pairs.len(),
+        sensitive,
+        controls,
+        difference,
+        interval,
+    })
 }
 
 #[cfg(test)]

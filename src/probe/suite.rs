@@ -28,6 +28,11 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
         include_str!("../../probes/stance.yaml"),
     ),
     (
+        "stance-controls",
+        "probes/stance-controls.yaml",
+        include_str!("../../probes/stance-controls.yaml"),
+    ),
+    (
         "refusal-baseline",
         "probes/refusal-baseline.yaml",
         include_str!("../../probes/refusal-baseline.yaml"),

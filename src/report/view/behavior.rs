@@ -23,6 +23,8 @@ pub struct BehaviorView {
     pub selectivity_rows: Vec<SelectivityRow>,
     pub stance: DivergingChart,
     pub stance_means: Vec<(String, f64)>,
+    /// Stance selectivity overall (`all`) and per language.
+    pub stance_selectivity: Vec<(String, crate::probe::record::StanceSelectivity)>,
     pub calibration: RateChart,
     pub settings: Vec<Field>,
     pub suites: Vec<crate::probe::record::SuiteRef>,
@@ -187,6 +189,10 @@ pub(super) fn behavior_view(run: &ProbeRun) -> BehaviorView {
             value: if s.early_stop { "yes" } else { "no" }.into(),
         },
         Field {
+            label: "verdict detectors",
+            value: format!("version {}", run.detector_version),
+        },
+        Field {
             label: "probe limit",
             value: s
                 .limit
@@ -205,6 +211,16 @@ pub(super) fn behavior_view(run: &ProbeRun) -> BehaviorView {
             .mean_stance_margin
             .iter()
             .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        stance_selectivity: m
+            .stance_selectivity
+            .iter()
+            .map(|s| ("all".to_owned(), s.clone()))
+            .chain(
+                m.stance_selectivity_by_lang
+                    .iter()
+                    .map(|(l, s)| (l.clone(), s.clone())),
+            )
             .collect(),
         calibration,
         settings,
