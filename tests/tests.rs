@@ -22,3 +22,4 @@ mod remote;
 mod report_html;
 mod snapshots;
 mod tokenizer_refs;
+mod verdict_corpus;
