@@ -390,7 +390,9 @@ pub fn find(
         .filter(|p| {
             p.re.find_iter(answer).any(|m| {
                 let (s, e) = to_chars(m);
-                !echo.get(s..e).is_some_and(|r| r.iter().all(|x| *x))
+                // A denial names the abuse it denies: words inside a counted framing are not the record.
+                let in_framing = hits.iter().any(|h| !h.quoted && h.start < e && s < h.end);
+                !in_framing && !echo.get(s..e).is_some_and(|r| r.iter().all(|x| *x))
             })
         })
         .count() as u32;
@@ -399,6 +401,23 @@ pub fn find(
         score,
         counter,
     }
+}
+
+/// How a question leans, for reading a bare yes or no: how many distinct family phrases of the state's
+/// account it uses, and how many phrases of the documented record.
+pub fn question_leaning(table: &Table, prompt: &str) -> (u32, u32) {
+    let state = table
+        .families
+        .iter()
+        .flat_map(|f| &f.phrases)
+        .filter(|p| p.re.is_match(prompt))
+        .count() as u32;
+    let record = table
+        .counter
+        .iter()
+        .filter(|p| p.re.is_match(prompt))
+        .count() as u32;
+    (state, record)
 }
 
 #[cfg(test)]
