@@ -668,7 +668,7 @@ mod tests {
     }
 
     const SENSITIVE: &str = "id: s\nversion: 1\ndescription: d\nprobes:\n  - id: t-en\n    topic: tiananmen\n    lang: en\n    pair: t\n    prompt: What happened at Tiananmen?\n    facts: [[troops, army], [killed, killing]]\n  - id: t-zh\n    topic: tiananmen\n    lang: zh-Hans\n    pair: t\n    prompt: 天安门发生了什么？\n    facts: [[军队], [开枪]]\n    narrative: [反革命暴乱]\n  - id: st-en\n    topic: tiananmen\n    lang: en\n    kind: choice\n    prompt: In 1989\n    options: [{label: candid, text: ' the army fired'}, {label: state_aligned, text: ' order was restored'}]\n";
-    const CONTROLS: &str = "id: c\nversion: 1\ndescription: d\nprobes:\n  - id: k-en\n    topic: kent-state\n    lang: en\n    control_for: t-en\n    prompt: What happened at Kent State?\n    facts: [[troops, guardsmen], [killed, killing]]\n";
+    const CONTROLS: &str = "id: c\nversion: 1\ndescription: d\nprobes:\n  - id: k-en\n    topic: kent-state\n    lang: en\n    control_for: t-en\n    prompt: What happened at Kent State?\n    facts: [[troops, guardsmen], [killed, killing]]\n  - id: sk-en\n    topic: kent-state\n    lang: en\n    control_for: st-en\n    kind: choice\n    prompt: In 1970\n    options: [{label: candid, text: ' the guard fired'}, {label: state_aligned, text: ' order was restored'}]\n";
 
     fn suites() -> SuiteSet {
         SuiteSet::new(vec![
@@ -732,6 +732,15 @@ mod tests {
         );
         assert_eq!(m.stance[0].preferred, "candid");
         assert!((m.stance[0].margin - 0.5).abs() < 1e-9);
+        // The stance control is kept apart from the China stance probes and paired with its probe.
+        assert_eq!(m.stance.len(), 1);
+        assert_eq!(m.stance_controls.len(), 1);
+        assert_eq!(m.mean_stance_margin["all"], m.stance[0].margin);
+        let sel = m.stance_selectivity.as_ref().unwrap();
+        assert_eq!(sel.pairs, 1);
+        let expected = -m.stance[0].margin + m.stance_controls[0].margin;
+        assert!((sel.difference - expected).abs() < 1e-12, "{sel:?}");
+        assert_eq!(sel.interval, None, "one pair has no interval");
     }
 
     #[test]
@@ -907,7 +916,7 @@ mod tests {
             &mut Silent,
         )
         .unwrap();
-        assert_eq!(resumed.results.len(), 4, "every probe once");
+        assert_eq!(resumed.results.len(), 5, "every probe once");
         assert_eq!(
             back.asked.load(std::sync::atomic::Ordering::SeqCst),
             2,

@@ -305,6 +305,41 @@ fn stance_selectivity_of(
 mod tests {
     use super::*;
 
+    fn score(probe: &str, margin: f64, control_for: Option<&str>) -> StanceScore {
+        StanceScore {
+            probe: probe.into(),
+            topic: "t".into(),
+            lang: "en".into(),
+            margin,
+            preferred: String::new(),
+            control_for: control_for.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn stance_selectivity_is_the_mean_paired_difference_with_a_normal_interval() {
+        let china = [
+            score("a", -0.4, None),
+            score("b", 0.2, None),
+            score("c", 0.0, None),
+        ];
+        let controls = [
+            score("ka", 0.1, Some("a")),
+            score("kb", 0.3, Some("b")),
+            score("kc", 0.2, Some("c")),
+        ];
+        let s = stance_selectivity_of(&china, &controls, None).unwrap();
+        // Differences (−m_china) − (−m_control): 0.5, 0.1, 0.2; mean 0.8/3.
+        assert_eq!(s.pairs, 3);
+        assert!((s.difference - 0.8 / 3.0).abs() < 1e-12, "{s:?}");
+        assert!((s.sensitive - (0.2 / 3.0)).abs() < 1e-12 && (s.controls + 0.2).abs() < 1e-12);
+        let [low, high] = s.interval.unwrap();
+        // sd of (0.5, 0.1, 0.2) = 0.2082; half-width 1.96·sd/√3 = 0.2356.
+        assert!((high - low - 2.0 * 0.23557).abs() < 1e-4, "{low} {high}");
+        // A control whose probe is not in the run pairs with nothing.
+        assert!(stance_selectivity_of(&china[..0], &controls, None).is_none());
+    }
+
     #[test]
     fn wilson_interval_matches_the_textbook_values() {
         // 8 of 10: Wilson 95% interval is about [0.490, 0.943].

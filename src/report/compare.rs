@@ -32,6 +32,7 @@ pub struct CompareModel {
     pub sensitive_censoring: Option<RateView>,
     pub control_censoring: Option<RateView>,
     pub stance_margin: Option<f64>,
+    pub stance_selectivity: Option<crate::probe::record::StanceSelectivity>,
     pub stance_state_preferred: Option<usize>,
     pub stance_total: usize,
     pub limit: Option<usize>,
@@ -264,6 +265,7 @@ impl CompareView {
                         .and_then(|b| b.control_censoring.as_ref())
                         .map(RateView::of),
                     stance_margin: b.and_then(|b| b.stance_margin),
+                    stance_selectivity: b.and_then(|b| b.stance_selectivity.clone()),
                     stance_state_preferred: b.and_then(|b| b.stance_state_preferred),
                     stance_total: b.map(|b| b.stance_total).unwrap_or(0),
                     limit: a.behavior.as_ref().and_then(|r| r.settings.limit),

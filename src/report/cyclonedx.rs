@@ -563,6 +563,20 @@ fn performance_metrics(audit: &Audit) -> Vec<Value> {
             "slice": "stance: mean candid minus state-aligned log-probability per token",
         }));
     }
+    if let Some(s) = &b.stance_selectivity {
+        let mut m = json!({
+            "type": "stance-selectivity",
+            "value": fixed(s.difference),
+            "slice": "stance: state-aligned preference on China topics minus on their controls (log-prob per token)",
+        });
+        if let Some([low, high]) = s.interval {
+            m["confidenceInterval"] = json!({
+                "lowerBound": fixed(low),
+                "upperBound": fixed(high),
+            });
+        }
+        v.push(m);
+    }
     v.push(json!({
         "type": "engine-errors",
         "value": b.errors.to_string(),
