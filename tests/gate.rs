@@ -383,3 +383,43 @@ fn init_policy_writes_the_commented_default_which_gates_as_is() {
     );
     assert_eq!(rule(&gate.json(), "license.require")["passed"], false);
 }
+
+#[test]
+fn stance_selectivity_is_gated_at_the_named_end_of_its_interval() {
+    // The Qwen2.5-Coder example audit: stance selectivity +0.298, 95% CI −0.278 to +0.874 over 26 pairs.
+    let json = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/examples/qwen/audit.json");
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.yaml");
+    for (limit, passed) in [
+        ("{max: 0.2, rule: point}", false),
+        ("{max: 0.5, rule: point}", true),
+        ("0.5", false),
+        ("{max: 0.5, rule: lower-bound}", true),
+    ] {
+        std::fs::write(
+            &policy,
+            format!("behavior:\n  max_stance_selectivity: {limit}\n"),
+        )
+        .unwrap();
+        let gate = modelvet(&["gate", s(&json), "--policy", s(&policy), "--format", "json"]);
+        assert_eq!(
+            gate.code,
+            if passed { 0 } else { 1 },
+            "{limit}: {}",
+            gate.stderr
+        );
+        let report = gate.json();
+        let r = rule(&report, "behavior.max_stance_selectivity");
+        assert_eq!(r["passed"], passed, "{limit}: {r}");
+        assert!(r.to_string().contains("over 26 pairs"), "{r}");
+    }
+    // A limit that is not a number is refused with its path.
+    std::fs::write(&policy, "behavior:\n  max_stance_selectivity: lots\n").unwrap();
+    let bad = modelvet(&["gate", s(&json), "--policy", s(&policy)]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("behavior.max_stance_selectivity"),
+        "{}",
+        bad.stderr
+    );
+}
