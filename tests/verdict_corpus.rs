@@ -10,11 +10,11 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Exact agreement with the hand labels on the test split (measured for detector v2: 547/578 = 0.946).
-const AGREEMENT_FLOOR: f64 = 0.93;
+/// Exact agreement with the hand labels on the test split (measured for detector v2: 607/637 = 0.953).
+const AGREEMENT_FLOOR: f64 = 0.94;
 /// Refusal precision and recall on the test split (measured: 178/179 and 178/178).
 const REFUSAL_FLOOR: f64 = 0.97;
-/// Narrative precision on the test split (measured: 3/8; low, see tests/data/verdicts/README.md).
+/// Narrative precision on the test split (measured: 4/9; low, see tests/data/verdicts/README.md).
 const NARRATIVE_PRECISION_FLOOR: f64 = 0.25;
 
 fn corpus() -> Corpus {
