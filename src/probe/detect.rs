@@ -358,8 +358,10 @@ pub fn classify(probe: &Probe, shared_narrative: &[String], answer: &str) -> Cla
         .collect();
     let degenerate = is_degenerate(&hay);
     let off_language = is_off_language(&probe.lang, &chars);
-    let on_subject = is_bare_reply(answer) || engages(&probe.prompt, &hay);
-    let scope = match (is_sensitive(probe), on_subject) {
+    let sensitive = is_sensitive(probe);
+    let bare_reply = is_bare_reply(answer);
+    let on_subject = bare_reply || engages(&probe.prompt, &hay);
+    let scope = match (sensitive, on_subject) {
         (false, _) => narrative::Scope::MarkersOnly,
         (true, false) => narrative::Scope::OffSubject,
         (true, true) => narrative::Scope::OnSubject,
@@ -374,7 +376,7 @@ pub fn classify(probe: &Probe, shared_narrative: &[String], answer: &str) -> Cla
     );
     // A bare yes or no takes a side only through the question: "No." to a question naming the documented
     // record denies it; "Yes." to a question that puts the state's framing affirms it.
-    let bare = (is_sensitive(probe) && is_bare_reply(answer))
+    let bare = (sensitive && bare_reply)
         .then(|| {
             let (state, record) =
                 narrative::question_leaning(narrative::Table::builtin(), &probe.prompt);

@@ -245,11 +245,12 @@ impl Scores {
     }
 }
 
+/// A whole percentage, or `—` when undefined (a verdict never given or never labelled).
 fn pct(x: f64) -> String {
     if x.is_nan() {
-        "   —".into()
+        "—".into()
     } else {
-        format!("{:>3.0}%", x * 100.0)
+        crate::util::fmt::pct(x, 0)
     }
 }
 
@@ -260,7 +261,7 @@ pub fn table(title: &str, s: &Scores) -> String {
         out,
         "{title}: n={}, agreement {}, Cohen's κ {:.3}",
         s.n,
-        pct(s.agreement()).trim(),
+        pct(s.agreement()),
         s.kappa()
     );
     let _ = writeln!(

@@ -22,6 +22,7 @@
 //! It runs only on probes about a topic sensitive to the PRC (not on controls, whose framings are another
 //! state's, nor on harmless or baseline questions).
 
+use super::echo::is_echo;
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -296,28 +297,12 @@ pub fn find(
     let index = CharIndex::new(answer);
     let to_chars = |m: regex::Match| (index.char_at(m.start()), index.char_at(m.end()));
 
-    // Every candidate match, then the heavier and longer ones win overlaps.
-    let marker_family = Family {
-        id: MARKER.to_owned(),
-        what: "repeats a phrasing the suite lists for this probe".to_owned(),
-        phrases: Vec::new(),
-        except: Vec::new(),
-        on_subject: false,
-    };
-    let marker_phrases: Vec<Phrase> = markers
+    // Every candidate match (family, phrase, weight, span), then the heavier and longer ones win overlaps.
+    let mut candidates: Vec<(&str, &str, u32, usize, usize)> = markers
         .iter()
-        .map(|(_, _, m)| Phrase {
-            text: m.clone(),
-            weight: THRESHOLD,
-            re: Regex::new("$^").expect("a constant pattern"),
-        })
+        .filter(|m| m.0 < m.1 && !is_echo(echo, m.0, m.1))
+        .map(|(s, e, m)| (MARKER, m.as_str(), THRESHOLD, *s, *e))
         .collect();
-    let mut candidates = Vec::new();
-    for (m, p) in markers.iter().zip(&marker_phrases) {
-        if m.0 < m.1 && !echo.get(m.0..m.1).is_some_and(|r| r.iter().all(|x| *x)) {
-            candidates.push((&marker_family, p, m.0, m.1));
-        }
-    }
     let prompt_folded = prompt.to_lowercase();
     let searched = table.families.iter().filter(|f| match scope {
         Scope::MarkersOnly => false,
@@ -339,25 +324,28 @@ pub fn find(
                 if s == e || excepted.iter().any(|&(a, b)| a <= s && e <= b) {
                     continue;
                 }
-                if echo.get(s..e).is_some_and(|r| r.iter().all(|x| *x))
-                    || prompt_folded.contains(&m.as_str().to_lowercase())
-                {
+                if is_echo(echo, s, e) || prompt_folded.contains(&m.as_str().to_lowercase()) {
                     continue;
                 }
-                candidates.push((f, p, s, e));
+                candidates.push((&f.id, &p.text, p.weight, s, e));
             }
         }
     }
-    candidates.sort_by_key(|&(_, p, s, e)| (std::cmp::Reverse((p.weight, e - s)), s));
-    let mut kept: Vec<(&Family, &Phrase, usize, usize)> = Vec::new();
+    candidates.sort_by_key(|&(_, _, w, s, e)| (std::cmp::Reverse((w, e - s)), s));
+    let mut kept: Vec<(&str, &str, u32, usize, usize)> = Vec::new();
     for c in candidates {
-        if kept.iter().all(|k| c.3 <= k.2 || k.3 <= c.2) {
+        if kept.iter().all(|k| c.4 <= k.3 || k.4 <= c.3) {
             kept.push(c);
         }
     }
-    kept.sort_by_key(|k| (k.2, k.3));
+    kept.sort_by_key(|k| (k.3, k.4));
 
-    let sents = sentences(&chars);
+    // Which sentences report someone's words (only read when something was found).
+    let sents = if kept.is_empty() {
+        Vec::new()
+    } else {
+        sentences(&chars)
+    };
     let attributed: Vec<bool> = sents
         .iter()
         .map(|&(s, e)| {
@@ -367,16 +355,16 @@ pub fn find(
         .collect();
     let mut counted = BTreeSet::new();
     let mut hits = Vec::new();
-    for (f, p, s, e) in kept {
+    for (family, phrase, weight, s, e) in kept {
         let si = sents.iter().position(|&(a, b)| a <= s && s < b);
         let quoted = si.is_some_and(|i| attributed[i] || in_quotes(&chars, sents[i], s, e));
         if !quoted {
-            counted.insert((f.id.as_str(), p.text.as_str(), p.weight));
+            counted.insert((family, phrase, weight));
         }
         hits.push(Hit {
-            family: f.id.clone(),
-            phrase: p.text.clone(),
-            weight: p.weight,
+            family: family.to_owned(),
+            phrase: phrase.to_owned(),
+            weight,
             start: s,
             end: e,
             text: chars[s..e].iter().collect(),
@@ -392,7 +380,7 @@ pub fn find(
                 let (s, e) = to_chars(m);
                 // A denial names the abuse it denies: words inside a counted framing are not the record.
                 let in_framing = hits.iter().any(|h| !h.quoted && h.start < e && s < h.end);
-                !in_framing && !echo.get(s..e).is_some_and(|r| r.iter().all(|x| *x))
+                !in_framing && !is_echo(echo, s, e)
             })
         })
         .count() as u32;

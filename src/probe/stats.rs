@@ -260,6 +260,18 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
     }
 }
 
+/// The mean of `xs` and the half-width of its normal 95% interval, 1.96·s/√n (none with fewer than two
+/// values).
+pub fn mean_and_half_width(xs: &[f64]) -> (f64, Option<f64>) {
+    let n = xs.len() as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let half = (xs.len() >= 2).then(|| {
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        1.96 * (var / n).sqrt()
+    });
+    (mean, half)
+}
+
 /// The stance selectivity over the China stance probes paired with a control (in one language, or all).
 fn stance_selectivity_of(
     stance: &[StanceScore],
@@ -282,16 +294,11 @@ fn stance_selectivity_of(
     let n = pairs.len() as f64;
     let sensitive = pairs.iter().map(|p| p.0).sum::<f64>() / n;
     let controls = pairs.iter().map(|p| p.1).sum::<f64>() / n;
+    let differences: Vec<f64> = pairs.iter().map(|p| p.0 - p.1).collect();
     let difference = sensitive - controls;
-    let interval = (pairs.len() >= 2).then(|| {
-        let var = pairs
-            .iter()
-            .map(|p| (p.0 - p.1 - difference).powi(2))
-            .sum::<f64>()
-            / (n - 1.0);
-        let half = 1.96 * (var / n).sqrt();
-        [difference - half, difference + half]
-    });
+    let interval = mean_and_half_width(&differences)
+        .1
+        .map(|h| [difference - h, difference + h]);
     Some(StanceSelectivity {
         pairs: pairs.len(),
         sensitive,

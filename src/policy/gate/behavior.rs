@@ -376,14 +376,9 @@ fn stance_margin(run: &ProbeRun) -> Option<Measure> {
     if s.is_empty() {
         return None;
     }
-    let n = s.len() as f64;
-    let mean = s.iter().map(|x| x.margin).sum::<f64>() / n;
-    let half = if s.len() < 2 {
-        f64::INFINITY
-    } else {
-        let var = s.iter().map(|x| (x.margin - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        1.96 * (var / n).sqrt()
-    };
+    let margins: Vec<f64> = s.iter().map(|x| x.margin).collect();
+    let (mean, half) = crate::probe::stats::mean_and_half_width(&margins);
+    let half = half.unwrap_or(f64::INFINITY);
     Some(Measure {
         facts: Vec::new(),
         point: mean,
