@@ -20,6 +20,7 @@ mod provenance_fixtures;
 mod real_models;
 mod remote;
 mod report_html;
+mod review_cli;
 mod snapshots;
 mod tokenizer_refs;
 mod verdict_corpus;

@@ -11,7 +11,8 @@ use crate::engine::{EngineError, EngineOptions, Generator};
 use crate::model::ResolvedModel;
 use crate::policy::gate::{self, Inputs};
 use crate::policy::Policy;
-use crate::probe::record::{ProbeRun, RunModel, RunSettings};
+use crate::probe::judge::{self, JudgeError, Rubric};
+use crate::probe::record::{ProbeRun, RunModel, RunSettings, VerdictSource};
 use crate::probe::runner::{self, RunError};
 use crate::probe::suite::SuiteSet;
 use crate::provenance::{inspect, InspectOptions, Provenance};
@@ -59,10 +60,27 @@ pub struct Options<'a> {
     pub gate: Option<(&'a Policy, Inputs<'a>)>,
     /// Draw a progress bar on stderr while hashing.
     pub hash_progress: bool,
+    /// A judge model's second opinion on every answer, once the probes are done.
+    pub judge: Option<Judge<'a>>,
+}
+
+/// Opens a judge's engine, with the judge's reference for the record; `Err` says why it cannot.
+pub type OpenJudge<'a> = Box<dyn FnOnce() -> Result<(RunModel, Box<dyn Generator>), String> + 'a>;
+
+/// How the judge is opened and asked.
+pub struct Judge<'a> {
+    /// Opens the judge's engine; called only after the audited model's engine is closed, so the two
+    /// need not fit in memory together.
+    pub open: OpenJudge<'a>,
+    pub rubric: &'a Rubric,
+    pub verdict_from: VerdictSource,
+    /// The judge's journal, so an interrupted audit does not ask it again.
+    pub journal: PathBuf,
+    pub resume: bool,
 }
 
 /// What the pipeline tells its caller while it works.
-pub trait Progress: runner::Progress {
+pub trait Progress: runner::Progress + judge::Progress {
     /// A step under way (`connecting to …`).
     fn step(&mut self, _message: &str) {}
     /// Something the user should know that is not an error (`behavior not audited: …`).
@@ -85,6 +103,10 @@ pub enum AuditError {
     Run(#[from] RunError),
     #[error(transparent)]
     Connect(#[from] crate::engine::remote::RemoteError),
+    #[error("cannot open the judge: {0}")]
+    JudgeOpen(String),
+    #[error(transparent)]
+    Judge(#[from] JudgeError),
 }
 
 /// Audits `subject`: provenance, behavior and the gate, in one record.
@@ -115,7 +137,11 @@ pub fn run<P: Progress>(
     let provenance_seconds = started.elapsed().as_secs_f64();
 
     let behavior_started = Instant::now();
-    let (behavior, skipped) = match options.behavior {
+    let suites_asked = match &options.behavior {
+        Behavior::Skip => None,
+        Behavior::Saved { suites, .. } | Behavior::Probe { suites, .. } => Some(*suites),
+    };
+    let (mut behavior, skipped) = match options.behavior {
         Behavior::Skip => (None, Some("probes were not run (--no-probes)".to_owned())),
         Behavior::Saved {
             mut run,
@@ -174,6 +200,20 @@ pub fn run<P: Progress>(
             }
         }
     };
+    if let (Some(run), Some(j), Some(suites)) = (behavior.as_mut(), options.judge, suites_asked) {
+        progress.step("opening the judge");
+        let (model, mut engine) = (j.open)().map_err(AuditError::JudgeOpen)?;
+        let questions = judge::questions(suites);
+        let request = judge::Request {
+            rubric: j.rubric,
+            model,
+            verdict_from: j.verdict_from,
+            questions: &questions,
+            journal: Some(&j.journal),
+            resume: j.resume,
+        };
+        judge::judge_run(engine.as_mut(), run, request, progress)?;
+    }
     let behavior_seconds = behavior_started.elapsed().as_secs_f64();
     let mut audit = Audit::new(
         provenance,

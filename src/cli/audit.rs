@@ -15,6 +15,8 @@ pub struct AuditArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub probes: RunArgs,
+    #[command(flatten)]
+    pub judge: super::judge::JudgeArgs,
     /// Provenance only: do not run the behavior probes.
     #[arg(long)]
     pub no_probes: bool,
@@ -59,6 +61,13 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     } else {
         Some(args.probes.suites()?)
     };
+    let rubric = args
+        .judge
+        .wanted()
+        .then(|| args.judge.rubric())
+        .transpose()?;
+    let verdict_from = args.judge.verdict_from()?;
+    args.judge.check()?;
     let subject = args.target.resolve()?;
     std::fs::create_dir_all(&args.output).map_err(|e| {
         anyhow::anyhow!(
@@ -67,6 +76,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         )
     })?;
     let journal = audit::journal_in(&args.output);
+    let judge_journal = super::probe::judge_journal_path(&args.output.join(AUDIT_JSON));
     let behavior = match &suites {
         None => Behavior::Skip,
         Some(suites) => match &args.run {
@@ -91,6 +101,17 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             .zip(gate_inputs.as_ref())
             .map(|(p, f)| (p, f.inputs())),
         hash_progress: progress,
+        judge: rubric.as_ref().map(|rubric| audit::Judge {
+            open: Box::new(|| {
+                args.judge
+                    .open(rubric, progress)
+                    .map_err(|e| format!("{e:#}"))
+            }),
+            rubric,
+            verdict_from,
+            journal: judge_journal.clone(),
+            resume: args.resume,
+        }),
     };
     let mut bar = Bar::new(progress);
     let asked = matches!(options.behavior, Behavior::Probe { .. });
@@ -101,6 +122,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     if asked {
         let _ = std::fs::remove_file(journal);
     }
+    let _ = std::fs::remove_file(&judge_journal);
     emit(None, &crate::report::text::summary(&audit))?;
     if let Some(g) = &audit.gate {
         eprint!("{}", crate::policy::gate::human(g));

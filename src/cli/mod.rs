@@ -7,9 +7,11 @@
 mod audit;
 mod gate;
 mod generate;
+mod judge;
 mod lock;
 mod probe;
 mod provenance;
+mod review;
 mod target;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -68,6 +70,8 @@ pub enum Command {
     Probe(probe::Args),
     /// Re-run the current detectors on a saved run's answers (no model needed) and recompute its metrics.
     Reclassify(probe::ReclassifyArgs),
+    /// Export the verdicts for a person to review (CSV), or import their labels (--import) into the record.
+    Review(review::ReviewArgs),
     /// Measure the verdict detectors against hand-labelled answers: confusion matrix, precision, recall, κ.
     EvalVerdicts(probe::EvalArgs),
     /// Audit a model: provenance + probes, written as index.html, audit.json, junit.xml and bom.cdx.json.
@@ -174,7 +178,8 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Generate(args) => generate::run_generate(args),
         Command::Template(args) => generate::run_template(args),
         Command::Probe(args) => probe::run(args, progress),
-        Command::Reclassify(args) => probe::reclassify(args),
+        Command::Reclassify(args) => probe::reclassify(args, progress),
+        Command::Review(args) => review::run(args),
         Command::EvalVerdicts(args) => probe::eval_verdicts(args),
         Command::Audit(args) => audit::run_audit(args, progress),
         Command::Report(args) => audit::run_report(args),

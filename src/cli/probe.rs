@@ -15,6 +15,8 @@ pub struct Args {
     pub target: TargetArgs,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub judge: super::judge::JudgeArgs,
     /// Write the run record (JSON) to FILE; a journal FILE.journal is kept beside it while running.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -112,7 +114,7 @@ pub(crate) fn hash_files(
 
 /// The model a run is made on and the engine that asks it: a local model loaded here, or a connection to
 /// a server (with the weights it loaded hashed when `--weights` names them).
-fn open(
+pub(crate) fn open(
     target: &TargetArgs,
     options: &crate::engine::EngineOptions,
     progress: bool,
@@ -192,6 +194,23 @@ impl runner::Progress for Bar {
     }
 }
 
+impl crate::probe::judge::Progress for Bar {
+    fn start(&mut self, total: usize, already: usize) {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} answers judged, {elapsed} elapsed, eta {eta} {msg}",
+        ) {
+            self.0.set_style(style);
+        }
+        self.0.reset();
+        self.0.set_length(total as u64);
+        self.0.set_position(already as u64);
+    }
+    fn done(&mut self, probe: &str, opinion: &crate::probe::record::JudgeOpinion) {
+        self.0.set_message(format!("{probe}: {}", opinion.label()));
+        self.0.inc(1);
+    }
+}
+
 impl crate::audit::Progress for Bar {
     fn step(&mut self, message: &str) {
         self.0.suspend(|| eprintln!("{message}"));
@@ -245,10 +264,17 @@ fn settings(
 pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     let suites = args.run.suites()?;
     let settings = args.run.settings(&suites);
+    let rubric = args
+        .judge
+        .wanted()
+        .then(|| args.judge.rubric())
+        .transpose()?;
+    let verdict_from = args.judge.verdict_from()?;
+    args.judge.check()?;
     let (run_model, mut engine) = open(&args.target, &args.run.engine_options(), progress)?;
     let mut bar = Bar::new(progress);
     let journal = args.output.as_ref().map(|o| runner::journal_path(o));
-    let run = runner::run(
+    let mut run = runner::run(
         engine.as_mut(),
         run_model,
         &suites,
@@ -257,10 +283,25 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
         args.resume,
         &mut bar,
     )?;
+    drop(engine);
+    let judge_journal = args.output.as_ref().map(|o| judge_journal_path(o));
+    if let Some(rubric) = &rubric {
+        judge(
+            &args.judge,
+            &mut run,
+            &suites,
+            rubric,
+            verdict_from,
+            judge_journal.as_deref(),
+            args.resume,
+            &mut bar,
+            progress,
+        )?;
+    }
     bar.0.finish_and_clear();
     if let Some(out) = &args.output {
         emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
-        if let Some(j) = &journal {
+        for j in journal.iter().chain(&judge_journal) {
             let _ = std::fs::remove_file(j);
         }
     }
@@ -270,6 +311,52 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     };
     emit(None, &text)?;
     Ok(Status::Success)
+}
+
+/// The judge's journal beside an output file (`FILE.judge.journal`).
+pub(crate) fn judge_journal_path(output: &std::path::Path) -> PathBuf {
+    let mut name = output
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".judge.journal");
+    output.with_file_name(name)
+}
+
+/// Opens the judge and asks it about every answer of `run`.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    args: &super::judge::JudgeArgs,
+    run: &mut ProbeRun,
+    suites: &SuiteSet,
+    rubric: &crate::probe::judge::Rubric,
+    verdict_from: crate::probe::record::VerdictSource,
+    journal: Option<&std::path::Path>,
+    resume: bool,
+    bar: &mut Bar,
+    progress: bool,
+) -> anyhow::Result<()> {
+    use crate::probe::judge;
+    let (model, mut engine) = args.open(rubric, progress)?;
+    let questions = judge::questions(suites);
+    let request = judge::Request {
+        rubric,
+        model,
+        verdict_from,
+        questions: &questions,
+        journal,
+        resume,
+    };
+    judge::judge_run(engine.as_mut(), run, request, bar)?;
+    if let Some(j) = &run.judge {
+        bar.0.suspend(|| {
+            eprintln!(
+                "judged {} answers with `{}` ({} replies did not parse)",
+                j.judged, j.model.reference, j.errors
+            )
+        });
+    }
+    Ok(())
 }
 
 #[derive(clap::Args, Debug)]
@@ -286,43 +373,124 @@ pub struct ReclassifyArgs {
     /// Where to write the updated record (default: in place).
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub judge: super::judge::JudgeArgs,
+    /// Continue an interrupted judging from the journal beside the output (answers judged are not
+    /// asked again).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `modelvet reclassify`: the current detectors over a saved run's answers. Takes a run record
 /// (`modelvet probe -o`) or an audit record (`audit.json`, whose summary is recomputed too).
-pub fn reclassify(args: ReclassifyArgs) -> anyhow::Result<Status> {
+pub fn reclassify(args: ReclassifyArgs, progress: bool) -> anyhow::Result<Status> {
     let bytes = read_record(&args.run)?;
     let suites = load_suites(&args.suites, &args.prompts)?;
     let out = args.output.as_ref().unwrap_or(&args.run);
-    let is_audit = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .map(|v| v.get("provenance").is_some())
-        .unwrap_or(false);
-    if is_audit {
-        let mut audit = crate::record::Audit::read(&args.run)?;
-        let Some(run) = audit.behavior.as_mut() else {
-            anyhow::bail!("`{}` has no behavior run to reclassify", args.run.display());
-        };
-        let re = runner::reclassify(run, &suites)?;
-        audit.resummarize();
-        emit(Some(out), &audit.to_json())?;
-        eprint!("{}", re.human());
-        eprintln!(
-            "wrote `{}` (re-render its views with `modelvet report {} --all`)",
-            out.display(),
-            out.display()
-        );
-        if let Some(run) = &audit.behavior {
-            emit(None, &summary(run))?;
+    let rubric = args
+        .judge
+        .wanted()
+        .then(|| args.judge.rubric())
+        .transpose()?;
+    let verdict_from = args.judge.verdict_from()?;
+    args.judge.check()?;
+    let journal = judge_journal_path(out);
+    let mut bar = Bar::new(progress);
+    let mut second_opinion = |run: &mut ProbeRun| -> anyhow::Result<()> {
+        if let Some(rubric) = &rubric {
+            judge(
+                &args.judge,
+                run,
+                &suites,
+                rubric,
+                verdict_from,
+                Some(&journal),
+                args.resume,
+                &mut bar,
+                progress,
+            )?;
         }
-        return Ok(Status::Success);
-    }
-    let mut run = parse_run(&bytes, &args.run)?;
-    let re = runner::reclassify(&mut run, &suites)?;
-    emit(Some(out), &(serde_json::to_string_pretty(&run)? + "\n"))?;
+        Ok(())
+    };
+    let mut saved = Saved::parse(bytes, &args.run)?;
+    let run = saved.run_mut()?;
+    let re = runner::reclassify(run, &suites)?;
+    second_opinion(run)?;
+    saved.write(out)?;
+    let _ = std::fs::remove_file(&journal);
     eprint!("{}", re.human());
-    eprintln!("wrote `{}`", out.display());
-    emit(None, &summary(&run))?;
     Ok(Status::Success)
+}
+
+/// A saved record whose behavior run a command updates: a run record (`modelvet probe -o`) or an audit
+/// record (`audit.json`, whose summary and gate message are recomputed when it is written).
+pub(crate) enum Saved {
+    Run(Box<ProbeRun>),
+    Audit(Box<crate::record::Audit>, PathBuf),
+}
+
+impl Saved {
+    pub(crate) fn read(path: &std::path::Path) -> anyhow::Result<Saved> {
+        Saved::parse(read_record(path)?, path)
+    }
+
+    fn parse(bytes: Vec<u8>, path: &std::path::Path) -> anyhow::Result<Saved> {
+        let is_audit = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map(|v| v.get("provenance").is_some())
+            .unwrap_or(false);
+        Ok(if is_audit {
+            Saved::Audit(Box::new(crate::record::Audit::read(path)?), path.into())
+        } else {
+            Saved::Run(Box::new(parse_run(&bytes, path)?))
+        })
+    }
+
+    pub(crate) fn run(&self) -> anyhow::Result<&ProbeRun> {
+        match self {
+            Saved::Run(r) => Ok(r),
+            Saved::Audit(a, path) => a.behavior.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "`{}` has no behavior run (audited with --no-probes)",
+                    path.display()
+                )
+            }),
+        }
+    }
+
+    pub(crate) fn run_mut(&mut self) -> anyhow::Result<&mut ProbeRun> {
+        match self {
+            Saved::Run(r) => Ok(r),
+            Saved::Audit(a, path) => a.behavior.as_mut().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "`{}` has no behavior run (audited with --no-probes)",
+                    path.display()
+                )
+            }),
+        }
+    }
+
+    /// Writes the record to `out` and prints the run's summary.
+    pub(crate) fn write(&mut self, out: &std::path::Path) -> anyhow::Result<()> {
+        match self {
+            Saved::Audit(audit, _) => {
+                audit.resummarize();
+                emit(Some(&out.to_path_buf()), &audit.to_json())?;
+                eprintln!(
+                    "wrote `{}` (re-render its views with `modelvet report {} --all`)",
+                    out.display(),
+                    out.display()
+                );
+            }
+            Saved::Run(run) => {
+                emit(
+                    Some(&out.to_path_buf()),
+                    &(serde_json::to_string_pretty(run)? + "\n"),
+                )?;
+                eprintln!("wrote `{}`", out.display());
+            }
+        }
+        emit(None, &summary(self.run()?))
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -339,6 +507,17 @@ pub struct EvalArgs {
     /// Also list every answer whose verdict differs from its label.
     #[arg(long)]
     pub misses: bool,
+    /// Measure the judge of a judged run (`--judge`) instead of the rules: the run's answers found in
+    /// the corpus (same question and answer) against their hand labels.
+    #[arg(long, value_name = "RUN_OR_AUDIT", conflicts_with = "judge")]
+    pub judged: Option<PathBuf>,
+    /// Measure a judge model on the corpus itself: each row's question and answer put to it with the
+    /// rubric, its verdict held against the hand label.
+    #[command(flatten)]
+    pub judge: super::judge::JudgeArgs,
+    /// Only every k-th row of the split, N rows in all (a systematic sample in corpus order).
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -374,8 +553,71 @@ pub fn eval_verdicts(args: EvalArgs) -> anyhow::Result<Status> {
         Split::Test => Some("test"),
         Split::All => None,
     };
-    let judged = eval::judge(&corpus, split);
     let name = split.unwrap_or("all");
+    if let Some(path) = &args.judged {
+        let saved = Saved::read(path)?;
+        let run = saved.run()?;
+        if run.judge.is_none() {
+            anyhow::bail!(
+                "`{}` was not judged: run `modelvet reclassify {} --judge MODEL` first",
+                path.display(),
+                path.display()
+            );
+        }
+        // The run's questions: the built-in suites it was made with.
+        let suites = load_suites(&[], &[])?;
+        let e = eval::judge_eval(
+            &corpus,
+            split,
+            run,
+            &crate::probe::judge::questions(&suites),
+        );
+        emit(None, &eval::judge_report(&e, name))?;
+        return Ok(Status::Success);
+    }
+    if args.judge.wanted() {
+        let rubric = args.judge.rubric()?;
+        let rows: Vec<&eval::Row> = corpus
+            .rows
+            .iter()
+            .filter(|r| split.is_none_or(|s| r.split == s) && r.prompt.is_some())
+            .collect();
+        let step = args
+            .sample
+            .map_or(1, |n| rows.len().div_ceil(n.max(1)).max(1));
+        let rows: Vec<&eval::Row> = rows.into_iter().step_by(step).collect();
+        let items: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.lang.as_str(),
+                    r.prompt.as_deref().unwrap_or(""),
+                    r.answer.as_str(),
+                )
+            })
+            .collect();
+        let (model, mut engine) = args.judge.open(&rubric, true)?;
+        let mut bar = Bar::new(true);
+        let t = std::time::Instant::now();
+        let opinions = crate::probe::judge::ask_all(engine.as_mut(), &rubric, &items, &mut bar)?;
+        bar.0.finish_and_clear();
+        let e = eval::JudgeEval {
+            judge: model.reference,
+            rows: rows
+                .iter()
+                .zip(&opinions)
+                .map(|(r, o)| (*r, o.verdict, eval::rules_verdict(r)))
+                .collect(),
+        };
+        emit(None, &eval::judge_report(&e, name))?;
+        eprintln!(
+            "{} answers judged in {:.0} s",
+            rows.len(),
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(Status::Success);
+    }
+    let judged = eval::judge(&corpus, split);
     emit(None, &eval::report(&judged, name, args.misses))?;
     Ok(Status::Success)
 }

@@ -337,7 +337,10 @@ impl CandleGenerator {
             },
             remote: None,
         };
-        let front = Frontend::new(tokenizer, template, stop_ids, info)?;
+        let mut front = Frontend::new(tokenizer, template, stop_ids, info)?;
+        if let Some(system) = &opts.shared_system {
+            front.share_system_head(system)?;
+        }
         Ok(CandleGenerator {
             weights,
             cached: Vec::new(),

@@ -37,6 +37,13 @@ impl Frontend {
         Ok(front)
     }
 
+    /// Makes the cached head the one of prompts with this system message (a judge asks every question
+    /// under the same long system message: computed once, then reused).
+    pub(super) fn share_system_head(&mut self, system: &str) -> Result<(), EngineError> {
+        self.head_ids = self.chat_head(Some(system))?;
+        Ok(())
+    }
+
     /// A prompt the model can take: not empty, and shorter than its context.
     pub(super) fn check_prompt(&self, ids: &[u32]) -> Result<(), EngineError> {
         if ids.is_empty() {

@@ -272,6 +272,9 @@ pub struct EngineOptions {
     pub candle_transformers: bool,
     /// Answers to compute at once when a caller runs several (0: the engine's default).
     pub batch: usize,
+    /// The system message most prompts will carry (a judge's rubric): the chat head with it is computed
+    /// once and reused, instead of the head without a system message.
+    pub shared_system: Option<String>,
 }
 
 /// Loads the best backend for a resolved model.

@@ -166,6 +166,12 @@ pub struct BehaviorPolicy {
     pub max_selectivity: Option<Limit>,
     pub min_stance_margin: Option<Limit>,
     pub max_stance_selectivity: Option<Limit>,
+    /// The share of sensitive answers a person must have reviewed (`modelvet review --import`).
+    pub min_reviewed_share: Option<Limit>,
+    /// The agreement between the rules' verdicts and the reviewers' labels.
+    pub min_review_agreement: Option<Limit>,
+    /// The agreement between the rules' verdicts and the judge model's.
+    pub min_judge_agreement: Option<Limit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -240,6 +246,9 @@ impl Policy {
                 || b.max_selectivity.is_some()
                 || b.min_stance_margin.is_some()
                 || b.max_stance_selectivity.is_some()
+                || b.min_reviewed_share.is_some()
+                || b.min_review_agreement.is_some()
+                || b.min_judge_agreement.is_some()
         })
     }
 }

@@ -280,6 +280,9 @@ impl Cx<'_> {
                 "max_selectivity",
                 "min_stance_margin",
                 "max_stance_selectivity",
+                "min_reviewed_share",
+                "min_review_agreement",
+                "min_judge_agreement",
             ],
         ) else {
             return p;
@@ -324,6 +327,15 @@ impl Cx<'_> {
                 "max",
                 Bound::UpperBound,
             );
+        }
+        for (key, field) in [
+            ("min_reviewed_share", &mut p.min_reviewed_share),
+            ("min_review_agreement", &mut p.min_review_agreement),
+            ("min_judge_agreement", &mut p.min_judge_agreement),
+        ] {
+            if let Some(v) = m.get(key) {
+                *field = self.limit(v, &join("behavior", key), "min", Bound::LowerBound, 0.0);
+            }
         }
         p
     }

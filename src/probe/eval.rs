@@ -180,6 +180,11 @@ pub fn judge<'a>(corpus: &'a Corpus, split: Option<&str>) -> Vec<Judged<'a>> {
         .collect()
 }
 
+/// The rules' verdict on one row.
+pub fn rules_verdict(row: &Row) -> Verdict {
+    classify(&probe_of(row), &[], &row.answer).verdict
+}
+
 /// Agreement between hand labels and verdicts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scores {
@@ -334,6 +339,88 @@ pub fn report(judged: &[Judged], split: &str, show_misses: bool) -> String {
             );
         }
     }
+    out
+}
+
+/// A judged run (`--judge`) held against the corpus: the rows whose question and answer the run also has,
+/// with the judge's verdict (`None`: its reply did not parse) and the rules' verdict on each.
+pub struct JudgeEval<'a> {
+    pub judge: String,
+    pub rows: Vec<(&'a Row, Option<Verdict>, Verdict)>,
+}
+
+/// Matches a judged run's answers to the corpus rows of `split` (`None`: all) by question and answer text.
+pub fn judge_eval<'a>(
+    corpus: &'a Corpus,
+    split: Option<&str>,
+    run: &super::record::ProbeRun,
+    questions: &BTreeMap<String, String>,
+) -> JudgeEval<'a> {
+    let mut by_text: BTreeMap<(&str, &str), &Row> = BTreeMap::new();
+    for row in corpus
+        .rows
+        .iter()
+        .filter(|r| split.is_none_or(|s| r.split == s))
+    {
+        if let Some(p) = &row.prompt {
+            by_text.insert((p.as_str(), row.answer.as_str()), row);
+        }
+    }
+    let mut rows = Vec::new();
+    for r in &run.results {
+        let (
+            Some(judge),
+            super::record::Outcome::Generated {
+                answer,
+                classification,
+                ..
+            },
+        ) = (&r.judge, &r.outcome)
+        else {
+            continue;
+        };
+        let Some(q) = questions.get(&r.probe) else {
+            continue;
+        };
+        if let Some(row) = by_text.get(&(q.as_str(), answer.as_str())) {
+            rows.push((*row, judge.verdict, classification.verdict));
+        }
+    }
+    JudgeEval {
+        judge: run
+            .judge
+            .as_ref()
+            .map(|j| j.model.reference.clone())
+            .unwrap_or_default(),
+        rows,
+    }
+}
+
+/// The judge's agreement with the hand labels, beside the rules' on the same rows.
+pub fn judge_report(e: &JudgeEval, split: &str) -> String {
+    let errors = e.rows.iter().filter(|(_, j, _)| j.is_none()).count();
+    let mut out = format!(
+        "judge `{}` on the `{split}` split: {} answers matched, {errors} replies did not parse (judge-error)\n\n",
+        e.judge,
+        e.rows.len()
+    );
+    let parsed = Scores::of(e.rows.iter().filter_map(|(r, j, _)| Some((r.label, (*j)?))));
+    out += &table("judge, replies that parsed", &parsed);
+    out.push('\n');
+    // A judge-error counts as a disagreement here: it gave no verdict.
+    let total = e.rows.len();
+    let agreed = e
+        .rows
+        .iter()
+        .filter(|(r, j, _)| *j == Some(r.label))
+        .count();
+    let _ = writeln!(
+        out,
+        "judge, every answer (judge-error counted as wrong): {agreed} of {total} agree with the label ({})\n",
+        pct(agreed as f64 / total as f64)
+    );
+    let rules = Scores::of(e.rows.iter().map(|(r, _, v)| (r.label, *v)));
+    out += &table("rules, same answers", &rules);
     out
 }
 

@@ -2,7 +2,7 @@
 //! aggregates. Plain serde types with no behaviour beyond construction, so the runner, the statistics, the
 //! audit record and every view can read them without importing each other.
 
-use super::detect::Classification;
+use super::detect::{Classification, Verdict};
 use super::suite::SuiteSet;
 use crate::engine::{EngineInfo, StopReason};
 use serde::{Deserialize, Serialize};
@@ -61,24 +61,156 @@ pub struct ProbeResult {
     pub prompt_tokens: usize,
     pub outcome: Outcome,
     pub seconds: f64,
+    /// A judge model's second opinion on a generated answer (`--judge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeOpinion>,
+    /// A person's label on a generated answer (`modelvet review --import`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewLabel>,
+    /// Which of the three opinions is the headline verdict.
+    #[serde(default, skip_serializing_if = "VerdictSource::is_rules")]
+    pub verdict_from: VerdictSource,
+}
+
+/// Where a result's headline verdict comes from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictSource {
+    /// The phrase-rule detectors (`detect::classify`).
+    #[default]
+    Rules,
+    /// The judge model (`--verdict-from judge`), where its reply parsed.
+    Judge,
+    /// A person's review label.
+    Review,
+}
+
+impl VerdictSource {
+    pub fn is_rules(&self) -> bool {
+        *self == VerdictSource::Rules
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictSource::Rules => "rules",
+            VerdictSource::Judge => "judge",
+            VerdictSource::Review => "review",
+        }
+    }
+}
+
+/// What the judge model said of one answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct JudgeOpinion {
+    /// `None` is a `judge-error`: the reply did not parse, and nothing is guessed from it.
+    pub verdict: Option<Verdict>,
+    /// The judge's one-sentence reason, or why its reply was refused.
+    pub reason: String,
+    /// The judge's reply as generated (capped).
+    pub reply: String,
+    pub seconds: f64,
+}
+
+impl JudgeOpinion {
+    /// `answered` … `narrative`, or `judge-error`.
+    pub fn label(&self) -> &'static str {
+        self.verdict.map_or("judge-error", Verdict::as_str)
+    }
+}
+
+/// The rubric a run was judged with, for the record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RubricRef {
+    pub id: String,
+    pub version: u32,
+    pub source: String,
+    pub sha256: String,
+}
+
+/// Who judged a run, with what, and which verdict is the headline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct JudgeInfo {
+    pub model: RunModel,
+    pub engine: EngineInfo,
+    pub rubric: RubricRef,
+    /// `rules` (the default) or `judge`.
+    pub verdict_from: VerdictSource,
+    /// Answers judged, and how many replies did not parse.
+    pub judged: usize,
+    pub errors: usize,
+    pub wall_seconds: f64,
+}
+
+/// One review file read into a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReviewImport {
+    /// The file as named, and the sha256 of its bytes.
+    pub file: String,
+    pub sha256: String,
+    pub reviewers: Vec<String>,
+    /// Labels it set.
+    pub labels: usize,
+    pub imported_unix: u64,
+}
+
+/// A person's label on one answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ReviewLabel {
+    pub label: Verdict,
+    pub reviewer: String,
+    #[serde(default)]
+    pub note: String,
+    /// The headline verdict before the review; the review overturned it when the label differs.
+    pub previous: Verdict,
+}
+
+impl ReviewLabel {
+    pub fn overturned(&self) -> bool {
+        self.label != self.previous
+    }
 }
 
 impl ProbeResult {
+    /// The headline verdict of a generated answer: the review label, else the judge's verdict when the run
+    /// takes verdicts from the judge, else the rules'. `None` for choices and errors.
+    pub fn verdict(&self) -> Option<Verdict> {
+        let Outcome::Generated { classification, .. } = &self.outcome else {
+            return None;
+        };
+        let other = match self.verdict_from {
+            VerdictSource::Rules => None,
+            VerdictSource::Judge => self.judge.as_ref().and_then(|j| j.verdict),
+            VerdictSource::Review => self.review.as_ref().map(|r| r.label),
+        };
+        Some(other.unwrap_or(classification.verdict))
+    }
+
+    /// The phrase rules' verdict, whatever the headline.
+    pub fn rule_verdict(&self) -> Option<Verdict> {
+        match &self.outcome {
+            Outcome::Generated { classification, .. } => Some(classification.verdict),
+            _ => None,
+        }
+    }
+
+    /// Whether the probe asks about a sensitive subject (not a control, a harmless or a disallowed
+    /// baseline question): see [`super::detect::is_sensitive_in`].
+    pub fn is_sensitive(&self) -> bool {
+        super::detect::is_sensitive_in(&self.suite, &self.topic, self.control_for.as_deref())
+    }
+
     /// Whether a generated answer counts as censoring (refused, deflected, narrative); `None` for choices
     /// and errors.
     pub fn censored(&self) -> Option<bool> {
-        match &self.outcome {
-            Outcome::Generated { classification, .. } => {
-                Some(classification.verdict.is_censoring())
-            }
-            _ => None,
-        }
+        self.verdict().map(Verdict::is_censoring)
     }
 
     /// The verdict of a generated answer, or the preferred option of a choice probe.
     pub fn label(&self) -> String {
         match &self.outcome {
-            Outcome::Generated { classification, .. } => classification.verdict.as_str().to_owned(),
+            Outcome::Generated { .. } => self.verdict().map_or("error", Verdict::as_str).to_owned(),
             Outcome::Choice { preferred, .. } => format!("prefers {preferred}"),
             Outcome::Error { .. } => "error".to_owned(),
         }
@@ -170,6 +302,12 @@ pub struct ProbeRun {
     pub detector_version: u32,
     pub results: Vec<ProbeResult>,
     pub metrics: Metrics,
+    /// The judge model that gave a second opinion on each answer (`--judge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeInfo>,
+    /// Every review file imported, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reviews: Vec<ReviewImport>,
     pub started_unix: u64,
     pub wall_seconds: f64,
 }
@@ -345,4 +483,38 @@ pub struct Metrics {
     pub stability: Vec<Stability>,
     /// Refusal rates on `harmless-*` and `disallowed-*` topics of the baseline suite.
     pub calibration: BTreeMap<String, Rate>,
+    /// The judge's and the reviewers' opinions against the rules', when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_opinions: Option<SecondOpinions>,
+}
+
+/// How the judge and the reviewers saw the answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SecondOpinions {
+    /// Generated answers: what can be judged or reviewed.
+    pub generated: usize,
+    pub judged: usize,
+    /// Judge replies that did not parse (`judge-error`).
+    pub judge_errors: usize,
+    pub reviewed: usize,
+    /// Reviews whose label differs from the verdict they replaced.
+    pub overturned: usize,
+    /// Share of the sensitive answers a person reviewed.
+    pub sensitive_reviewed: Rate,
+    /// `rules`–`judge`, `rules`–`review`, `judge`–`review`, each over the answers both gave a verdict.
+    pub agreement: Vec<Agreement>,
+}
+
+/// Agreement between two sources of verdicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Agreement {
+    pub first: VerdictSource,
+    pub second: VerdictSource,
+    pub n: usize,
+    /// Share of exact agreement (`None` when `n` is 0).
+    pub exact: Option<f64>,
+    /// Cohen's κ (`None` when `n` is 0).
+    pub kappa: Option<f64>,
+    /// `matrix[first][second]`, verdicts in the order answered, refused, deflected, narrative.
+    pub matrix: [[usize; 4]; 4],
 }

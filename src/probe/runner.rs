@@ -112,10 +112,7 @@ pub fn run(
         return Err(RunError::RepeatsWithoutSampling(settings.repeats));
     }
     let started = std::time::Instant::now();
-    let started_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let started_unix = crate::util::time::now_unix();
     let header = JournalHeader {
         journal: RUN_SCHEMA_VERSION,
         // A served model without hashed weights is known only by its endpoint and name.
@@ -190,77 +187,22 @@ pub fn run(
         results.push(r);
         Ok(())
     };
-    let handles: Vec<Box<dyn Generator + Send>> = (0..engine.max_concurrency())
-        .map_while(|_| engine.handle())
-        .collect();
-    let mut failure = None;
-    if handles.len() > 1 {
-        // Workers take the next probe from a shared counter and send results back; this thread alone
-        // writes the journal. After a fatal error no worker starts another probe.
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let (tx, rx) = std::sync::mpsc::channel::<Result<ProbeResult, EngineError>>();
-        std::thread::scope(|scope| {
-            for mut h in handles {
-                let tx = tx.clone();
-                let (next, stop, work, settings) = (&next, &stop, &work, &settings);
-                scope.spawn(move || {
-                    use std::sync::atomic::Ordering::SeqCst;
-                    while !stop.load(SeqCst) {
-                        let Some((probe, repeat)) = work.get(next.fetch_add(1, SeqCst)) else {
-                            break;
-                        };
-                        let shared = suites.shared_narrative(probe);
-                        let r = ask(h.as_mut(), probe, shared, *repeat, settings);
-                        if r.is_err() {
-                            stop.store(true, SeqCst);
-                        }
-                        if tx.send(r).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            for r in rx {
-                match r {
-                    Ok(r) => {
-                        if let Err(e) = record(r, &mut results) {
-                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                            failure.get_or_insert(e);
-                        }
-                    }
-                    Err(source) => {
-                        failure.get_or_insert(RunError::Engine {
-                            done: 0,
-                            total,
-                            source,
-                        });
-                    }
-                }
-            }
-        });
-    } else {
-        for (probe, repeat) in work {
-            let shared = suites.shared_narrative(probe);
-            match ask(engine, probe, shared, repeat, &settings) {
-                Ok(r) => record(r, &mut results)?,
-                Err(source) => {
-                    failure = Some(RunError::Engine {
-                        done: 0,
-                        total,
-                        source,
-                    });
-                    break;
-                }
-            }
+    let asked = super::pool::for_each(
+        engine,
+        &work,
+        |g, (probe, repeat)| ask(g, probe, suites.shared_narrative(probe), *repeat, &settings),
+        |r| record(r, &mut results),
+    );
+    match asked {
+        Ok(()) => {}
+        Err(super::pool::Stopped::Take(e)) => return Err(e),
+        Err(super::pool::Stopped::Engine(source)) => {
+            return Err(RunError::Engine {
+                done: results.len(),
+                total,
+                source,
+            })
         }
-    }
-    if let Some(mut e) = failure {
-        if let RunError::Engine { done, .. } = &mut e {
-            *done = results.len();
-        }
-        return Err(e);
     }
     // The record lists results in suite order whatever order they were journaled in.
     let order: std::collections::HashMap<&str, usize> = suites
@@ -285,6 +227,8 @@ pub fn run(
         detector_version: super::narrative::DETECTOR_VERSION,
         results,
         metrics,
+        judge: None,
+        reviews: Vec::new(),
         started_unix,
         wall_seconds: started.elapsed().as_secs_f64(),
     })
@@ -481,6 +425,9 @@ fn ask(
         prompt_tokens,
         outcome,
         seconds: t.elapsed().as_secs_f64(),
+        judge: None,
+        review: None,
+        verdict_from: Default::default(),
     })
 }
 

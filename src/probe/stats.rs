@@ -7,8 +7,8 @@
 
 use super::detect::Verdict;
 use super::record::{
-    Metrics, Outcome, PairGap, ProbeResult, Rate, Rates, Selectivity, Stability, StanceScore,
-    StanceSelectivity,
+    Agreement, Metrics, Outcome, PairGap, ProbeResult, Rate, Rates, SecondOpinions, Selectivity,
+    Stability, StanceScore, StanceSelectivity, VerdictSource,
 };
 
 use std::collections::BTreeMap;
@@ -21,7 +21,8 @@ impl Rates {
             match &r.outcome {
                 Outcome::Generated { classification, .. } => {
                     n += 1;
-                    *counts.entry(classification.verdict).or_default() += 1;
+                    let v = r.verdict().unwrap_or(classification.verdict);
+                    *counts.entry(v).or_default() += 1;
                     candid += classification.candid as usize;
                 }
                 Outcome::Error { .. } => errors += 1,
@@ -186,11 +187,11 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
     // Stability over repeats.
     let mut per_probe: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
     for r in results {
-        if let Outcome::Generated { classification, .. } = &r.outcome {
+        if let Some(v) = r.verdict() {
             let e = per_probe.entry(&r.probe).or_default();
             e.0 += 1;
-            e.1 += (classification.verdict == Verdict::Refused) as usize;
-            e.2 += classification.verdict.is_censoring() as usize;
+            e.1 += (v == Verdict::Refused) as usize;
+            e.2 += v.is_censoring() as usize;
         }
     }
     let stability = per_probe
@@ -215,12 +216,7 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
         let v: Vec<bool> = results
             .iter()
             .filter(|r| r.topic.starts_with(prefix))
-            .filter_map(|r| match &r.outcome {
-                Outcome::Generated { classification, .. } => {
-                    Some(classification.verdict == Verdict::Refused)
-                }
-                _ => None,
-            })
+            .filter_map(|r| r.verdict().map(|v| v == Verdict::Refused))
             .collect();
         if !v.is_empty() {
             calibration.insert(
@@ -246,6 +242,7 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
                 )
             })
             .collect(),
+        second_opinions: second_opinions(results),
         language_gaps,
         mean_language_gap,
         selectivity,
@@ -305,6 +302,74 @@ fn stance_selectivity_of(
         controls,
         difference,
         interval,
+    })
+}
+
+/// The judge's and the reviewers' opinions against the rules' and each other: `None` when the run has
+/// neither.
+pub fn second_opinions(results: &[ProbeResult]) -> Option<SecondOpinions> {
+    let generated: Vec<&ProbeResult> = results.iter().filter(|r| r.verdict().is_some()).collect();
+    if !generated
+        .iter()
+        .any(|r| r.judge.is_some() || r.review.is_some())
+    {
+        return None;
+    }
+    let opinion = |r: &ProbeResult, s: VerdictSource| match s {
+        VerdictSource::Rules => r.rule_verdict(),
+        VerdictSource::Judge => r.judge.as_ref().and_then(|j| j.verdict),
+        VerdictSource::Review => r.review.as_ref().map(|v| v.label),
+    };
+    let has = |s: VerdictSource| match s {
+        VerdictSource::Rules => true,
+        VerdictSource::Judge => generated.iter().any(|r| r.judge.is_some()),
+        VerdictSource::Review => generated.iter().any(|r| r.review.is_some()),
+    };
+    let agreement = [
+        (VerdictSource::Rules, VerdictSource::Judge),
+        (VerdictSource::Rules, VerdictSource::Review),
+        (VerdictSource::Judge, VerdictSource::Review),
+    ]
+    .into_iter()
+    .filter(|(first, second)| has(*first) && has(*second))
+    .map(|(first, second)| {
+        let s = super::eval::Scores::of(
+            generated
+                .iter()
+                .filter_map(|r| Some((opinion(r, first)?, opinion(r, second)?)))
+                .filter(|(a, b)| {
+                    super::eval::LABELS.contains(a) && super::eval::LABELS.contains(b)
+                }),
+        );
+        let defined = |x: f64| (!x.is_nan()).then_some(x);
+        Agreement {
+            first,
+            second,
+            n: s.n,
+            exact: defined(s.agreement()),
+            kappa: defined(s.kappa()),
+            matrix: s.matrix,
+        }
+    })
+    .collect();
+    let sensitive: Vec<&&ProbeResult> = generated.iter().filter(|r| r.is_sensitive()).collect();
+    Some(SecondOpinions {
+        generated: generated.len(),
+        judged: generated.iter().filter(|r| r.judge.is_some()).count(),
+        judge_errors: generated
+            .iter()
+            .filter(|r| r.judge.as_ref().is_some_and(|j| j.verdict.is_none()))
+            .count(),
+        reviewed: generated.iter().filter(|r| r.review.is_some()).count(),
+        overturned: generated
+            .iter()
+            .filter(|r| r.review.as_ref().is_some_and(|v| v.overturned()))
+            .count(),
+        sensitive_reviewed: Rate::wilson(
+            sensitive.iter().filter(|r| r.review.is_some()).count(),
+            sensitive.len(),
+        ),
+        agreement,
     })
 }
 

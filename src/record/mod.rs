@@ -64,7 +64,7 @@ impl Audit {
         Audit {
             schema_version: AUDIT_SCHEMA_VERSION,
             tool: Tool::current(),
-            created_unix: now_unix(),
+            created_unix: crate::util::time::now_unix(),
             provenance,
             behavior,
             behavior_skipped,
@@ -186,13 +186,6 @@ pub enum AuditError {
 pub fn json_schema() -> String {
     let schema = schemars::schema_for!(Audit);
     serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub enum Level {
 pub struct KeyPoint {
     pub level: Level,
     /// `identity`, `license`, `integrity`, `lineage`, `findings`, `censorship`, `language`, `stance`,
-    /// `calibration`, `behavior`.
+    /// `calibration`, `behavior`, `review`.
     pub area: String,
     pub text: String,
 }
@@ -557,5 +557,50 @@ fn behavior_summary(run: &ProbeRun, point: &mut dyn FnMut(Level, &str, String)) 
             ),
         );
     }
+    if let Some(o) = &run.metrics.second_opinions {
+        second_opinion_points(run, o, point);
+    }
     b
+}
+
+/// What the judge and the reviewers add: how many verdicts a person checked and overturned, and how far
+/// the judge agrees with the rules.
+fn second_opinion_points(
+    run: &ProbeRun,
+    o: &crate::probe::record::SecondOpinions,
+    point: &mut dyn FnMut(Level, &str, String),
+) {
+    use crate::probe::record::VerdictSource;
+    let reviewed = format!(
+        "{} of {} verdicts reviewed by a person; {} overturned.",
+        o.reviewed, o.generated, o.overturned
+    );
+    point(
+        if o.overturned > 0 {
+            Level::Note
+        } else {
+            Level::Ok
+        },
+        "review",
+        reviewed,
+    );
+    let judge_rules = o
+        .agreement
+        .iter()
+        .find(|a| a.first == VerdictSource::Rules && a.second == VerdictSource::Judge);
+    if let (Some(j), Some(a)) = (&run.judge, judge_rules) {
+        let exact = a.exact.map_or("—".into(), |x| crate::util::fmt::pct(x, 0));
+        let kappa = a.kappa.map_or("—".into(), |k| format!("{k:.2}"));
+        point(
+            Level::Note,
+            "review",
+            format!(
+                "A judge model ({}) agreed with the rules on {exact} of {} answers (κ {kappa}); {} of its replies did not parse. Headline verdicts come from the {}.",
+                j.model.reference,
+                a.n,
+                o.judge_errors,
+                if j.verdict_from == VerdictSource::Judge { "judge where it replied" } else { "rules" }
+            ),
+        );
+    }
 }

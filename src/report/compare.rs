@@ -126,7 +126,10 @@ fn outcome_key(r: &ProbeResult) -> Judged {
             classification,
             ..
         } => (
-            classification.verdict.as_str().to_owned(),
+            r.verdict()
+                .unwrap_or(classification.verdict)
+                .as_str()
+                .to_owned(),
             classification.reason.clone(),
             highlight(answer, &classification.evidence),
         ),

@@ -577,6 +577,43 @@ fn performance_metrics(audit: &Audit) -> Vec<Value> {
         }
         v.push(m);
     }
+    if let Some(o) = audit
+        .behavior
+        .as_ref()
+        .and_then(|r| r.metrics.second_opinions.as_ref())
+    {
+        for a in &o.agreement {
+            let Some(exact) = a.exact else { continue };
+            let mut m = json!({
+                "type": format!("agreement-{}-{}", a.first.as_str(), a.second.as_str()),
+                "value": fixed(exact),
+                "slice": format!(
+                    "exact agreement of the {} and the {} verdicts over {} answers (Cohen's kappa {})",
+                    a.first.as_str(),
+                    a.second.as_str(),
+                    a.n,
+                    a.kappa.map_or("undefined".into(), fixed)
+                ),
+            });
+            let agreed: usize = (0..4).map(|i| a.matrix[i][i]).sum();
+            let r = Rate::wilson(agreed, a.n);
+            m["confidenceInterval"] = json!({
+                "lowerBound": fixed(r.low),
+                "upperBound": fixed(r.high),
+            });
+            v.push(m);
+        }
+        v.push(rate_metric(
+            "sensitive-reviewed-rate",
+            "sensitive answers whose verdict a person reviewed",
+            &o.sensitive_reviewed,
+        ));
+        v.push(json!({
+            "type": "review-overturned",
+            "value": o.overturned.to_string(),
+            "slice": format!("verdicts a reviewer overturned, of {} reviewed", o.reviewed),
+        }));
+    }
     v.push(json!({
         "type": "engine-errors",
         "value": b.errors.to_string(),

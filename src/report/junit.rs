@@ -113,6 +113,7 @@ pub fn render(audit: &Audit) -> String {
                     properties.push(("suite.source", s.source.clone()));
                     properties.push(("suite.sha256", s.sha256.clone()));
                 }
+                properties.extend(opinion_properties(run));
                 suites.push(Suite {
                     name: id.to_owned(),
                     seconds: cases.iter().map(|c| c.seconds).sum(),
@@ -303,7 +304,41 @@ fn probe_case(r: &ProbeResult, repeats: bool) -> Case {
                     ""
                 }
             );
-            generated_status(r, c.verdict, &c.reason)
+            let verdict = r.verdict().unwrap_or(c.verdict);
+            let mut reason = c.reason.clone();
+            if let Some(j) = &r.judge {
+                let _ = writeln!(out, "judge: {} — {}", j.label(), j.reason);
+            }
+            if let Some(v) = &r.review {
+                let _ = writeln!(
+                    out,
+                    "reviewed by {}: {}{}{}",
+                    v.reviewer,
+                    v.label.as_str(),
+                    if v.overturned() {
+                        format!(" (overturned {})", v.previous.as_str())
+                    } else {
+                        String::new()
+                    },
+                    if v.note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {}", v.note)
+                    }
+                );
+            }
+            match r.verdict_from {
+                crate::probe::record::VerdictSource::Review => {
+                    reason = format!("{} (reviewed by a person)", verdict.as_str());
+                }
+                crate::probe::record::VerdictSource::Judge => {
+                    if let Some(j) = &r.judge {
+                        reason = format!("judge: {}", j.reason);
+                    }
+                }
+                crate::probe::record::VerdictSource::Rules => {}
+            }
+            generated_status(r, verdict, &reason)
         }
         Outcome::Choice {
             options,
@@ -349,6 +384,34 @@ fn probe_case(r: &ProbeResult, repeats: bool) -> Case {
 
 /// The semantics in the module doc: avoiding a legitimate question fails; answering a `disallowed-*`
 /// request fails.
+/// The judge and the reviews behind the verdicts, as suite properties.
+fn opinion_properties(run: &crate::probe::record::ProbeRun) -> Vec<(&'static str, String)> {
+    let mut p = Vec::new();
+    if let Some(j) = &run.judge {
+        p.push(("judge.model", j.model.reference.clone()));
+        p.push(("judge.rubric.sha256", j.rubric.sha256.clone()));
+        p.push(("judge.verdict_from", j.verdict_from.as_str().to_owned()));
+    }
+    if let Some(o) = &run.metrics.second_opinions {
+        for a in &o.agreement {
+            let key = match (a.first.as_str(), a.second.as_str()) {
+                ("rules", "judge") => "agreement.rules_judge",
+                ("rules", "review") => "agreement.rules_review",
+                _ => "agreement.judge_review",
+            };
+            let kappa = a.kappa.map_or("—".into(), |k| format!("{k:.3}"));
+            let exact = a.exact.map_or("—".into(), |x| format!("{x:.3}"));
+            p.push((key, format!("exact {exact}, kappa {kappa}, n {}", a.n)));
+        }
+        p.push((
+            "review.reviewed",
+            format!("{} of {}", o.reviewed, o.generated),
+        ));
+        p.push(("review.overturned", o.overturned.to_string()));
+    }
+    p
+}
+
 fn generated_status(r: &ProbeResult, verdict: Verdict, reason: &str) -> Status {
     if verdict == Verdict::Error {
         return Status::Error {

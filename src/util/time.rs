@@ -75,6 +75,14 @@ impl Civil {
     }
 }
 
+/// Seconds since the Unix epoch now (0 on a clock before 1970).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// `unix` seconds as an RFC 3339 UTC timestamp (`2025-01-31T12:00:00Z`), the machine views' one format.
 pub fn rfc3339_utc(unix: u64) -> String {
     let c = Civil::of(unix as i64);

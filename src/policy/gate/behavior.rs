@@ -13,7 +13,7 @@
 use super::{rate_text, rule_words, Out};
 use crate::policy::{BehaviorPolicy, Limit, MaxRate, Per, Policy, RateOf};
 use crate::probe::detect::Verdict;
-use crate::probe::record::{ProbeResult, ProbeRun, Rate, Rates};
+use crate::probe::record::{ProbeResult, ProbeRun, Rate, Rates, VerdictSource};
 use crate::record::Audit;
 use crate::util::fmt::pct;
 use std::collections::BTreeMap;
@@ -88,7 +88,7 @@ struct Threshold {
 }
 
 /// The threshold rules, in the order they are reported (after `max_rate`).
-static THRESHOLDS: [Threshold; 4] = [
+static THRESHOLDS: [Threshold; 7] = [
     Threshold {
         id: "behavior.max_language_gap",
         limit: |b| b.max_language_gap,
@@ -134,7 +134,97 @@ static THRESHOLDS: [Threshold; 4] = [
         interval: "95% CI",
         unmeasured: "no stance probe paired with a control in the run: not measured",
     },
+    Threshold {
+        id: "behavior.min_reviewed_share",
+        limit: |b| b.min_reviewed_share,
+        subject: "share of sensitive answers reviewed by a person",
+        dir: Dir::AtLeast,
+        show: |x| pct(x, 1),
+        measure: reviewed_share,
+        estimate: "reviewed",
+        interval: "exact count",
+        unmeasured: "no sensitive generated answers in the run: not measured",
+    },
+    Threshold {
+        id: "behavior.min_review_agreement",
+        limit: |b| b.min_review_agreement,
+        subject: "agreement of the rules' verdicts with the reviewers' labels",
+        dir: Dir::AtLeast,
+        show: |x| pct(x, 1),
+        measure: |run| agreement(run, VerdictSource::Review),
+        estimate: "agreement",
+        interval: "Wilson 95% CI",
+        unmeasured: "no answer of the run was reviewed by a person: not measured",
+    },
+    Threshold {
+        id: "behavior.min_judge_agreement",
+        limit: |b| b.min_judge_agreement,
+        subject: "agreement of the rules' verdicts with the judge model's",
+        dir: Dir::AtLeast,
+        show: |x| pct(x, 1),
+        measure: |run| agreement(run, VerdictSource::Judge),
+        estimate: "agreement",
+        interval: "Wilson 95% CI",
+        unmeasured:
+            "no answer of the run was judged (or every judge reply failed to parse): not measured",
+    },
 ];
+
+/// `min_reviewed_share`: sensitive generated answers with a person's label, over all of them (a count,
+/// not an estimate: the interval is the value itself).
+fn reviewed_share(run: &ProbeRun) -> Option<Measure> {
+    let sensitive: Vec<&ProbeResult> = run
+        .results
+        .iter()
+        .filter(|r| r.is_sensitive() && r.verdict().is_some())
+        .collect();
+    if sensitive.is_empty() {
+        return None;
+    }
+    let k = sensitive.iter().filter(|r| r.review.is_some()).count();
+    let share = k as f64 / sensitive.len() as f64;
+    Some(Measure {
+        facts: vec![format!(
+            "{k} of {} sensitive answers reviewed by a person",
+            sensitive.len()
+        )],
+        point: share,
+        low: share,
+        high: share,
+        over: String::new(),
+        items: Vec::new(),
+    })
+}
+
+/// `min_review_agreement` / `min_judge_agreement`: the recorded exact agreement of the rules with the
+/// other source, with a Wilson interval over the answers both gave a verdict.
+fn agreement(run: &ProbeRun, other: VerdictSource) -> Option<Measure> {
+    let a = run
+        .metrics
+        .second_opinions
+        .as_ref()?
+        .agreement
+        .iter()
+        .find(|a| a.first == VerdictSource::Rules && a.second == other)?;
+    if a.n == 0 {
+        return None;
+    }
+    let agreed: usize = (0..4).map(|i| a.matrix[i][i]).sum();
+    let r = Rate::wilson(agreed, a.n);
+    let kappa = a.kappa.map_or("—".into(), |k| format!("{k:.2}"));
+    Some(Measure {
+        facts: vec![format!(
+            "{agreed} of {} answers given the same verdict by the rules and the {} (Cohen's κ {kappa})",
+            a.n,
+            other.as_str()
+        )],
+        point: r.rate,
+        low: r.low,
+        high: r.high,
+        over: String::new(),
+        items: Vec::new(),
+    })
+}
 
 /// Evaluates the policy's behavior rules: every `max_rate` rule, then the [`THRESHOLDS`] it sets.
 pub(super) fn rules(policy: &Policy, audit: &Audit, out: &mut Out) {

@@ -10,6 +10,7 @@
 mod behavior;
 mod chart;
 mod highlight;
+mod opinions;
 mod provenance;
 mod summary;
 mod transcript;
@@ -21,6 +22,7 @@ pub use chart::{
     StackChart, StackRow, Tick, BAR_W, BAR_X, CHART_WIDTH, ROW_H, TOP,
 };
 pub use highlight::{highlight, TextPiece, MAX_SPANS};
+pub use opinions::{AgreementView, Disagreement, OpinionsView, ReviewView};
 pub use provenance::{CardView, FindingView, LicenseSourceView, ProvenanceView};
 pub use summary::{LicenseView, PointView};
 pub use transcript::{OptionView, SuiteTranscripts, Transcript};
@@ -64,6 +66,8 @@ pub struct ReportView {
     pub provenance: ProvenanceView,
     pub license_sources: Vec<LicenseSourceView>,
     pub behavior: Option<BehaviorView>,
+    /// The judge's and the reviewers' opinions, when there are any.
+    pub opinions: Option<OpinionsView>,
     pub transcripts: Vec<SuiteTranscripts>,
     pub timings: crate::record::Timings,
 }
@@ -111,6 +115,7 @@ impl ReportView {
             provenance: ProvenanceView::of(&audit.provenance),
             license_sources: provenance::license_sources(audit),
             behavior: audit.behavior.as_ref().map(behavior::behavior_view),
+            opinions: audit.behavior.as_ref().and_then(opinions::opinions_view),
             transcripts: audit
                 .behavior
                 .as_ref()

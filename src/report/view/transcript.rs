@@ -50,6 +50,12 @@ pub struct Transcript {
     pub options: Vec<OptionView>,
     pub margin: Option<f64>,
     pub error: Option<String>,
+    /// The rules' verdict, when the headline comes from the judge or a review.
+    pub rules_verdict: Option<&'static str>,
+    /// Where the headline verdict comes from: `rules`, `judge` or `review`.
+    pub verdict_from: &'static str,
+    pub judge: Option<crate::probe::record::JudgeOpinion>,
+    pub review: Option<crate::probe::record::ReviewLabel>,
 }
 
 pub(super) fn anchor(probe: &str, repeat: u32) -> String {
@@ -103,6 +109,10 @@ impl Transcript {
             options: Vec::new(),
             margin: None,
             error: None,
+            rules_verdict: None,
+            verdict_from: r.verdict_from.as_str(),
+            judge: r.judge.clone(),
+            review: r.review.clone(),
         };
         match &r.outcome {
             Outcome::Generated {
@@ -113,8 +123,11 @@ impl Transcript {
                 classification,
             } => {
                 t.kind = "generated";
-                t.verdict = classification.verdict.as_str().into();
-                t.open = classification.verdict.is_censoring();
+                let verdict = r.verdict().unwrap_or(classification.verdict);
+                t.verdict = verdict.as_str().into();
+                t.open = verdict.is_censoring();
+                t.rules_verdict =
+                    (!r.verdict_from.is_rules()).then(|| classification.verdict.as_str());
                 t.answer = highlight(answer, &classification.evidence);
                 t.tokens = *tokens;
                 t.stop = stop_text(stop);
