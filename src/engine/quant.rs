@@ -409,7 +409,7 @@ fn quantize_q8k(x: &[f32]) -> Vec<Q8KBlock> {
             }
             let iscale = -127.0 / max;
             for (q, &v) in b.qs.iter_mut().zip(c) {
-                *q = ((iscale * v).round_ties_even() as i32).clamp(-128, 127) as i8;
+                *q = nearest_int(iscale * v).clamp(-128, 127) as i8;
             }
             for (s, q) in b.bsums.iter_mut().zip(b.qs.chunks_exact(16)) {
                 *s = q.iter().map(|&v| v as i16).sum();
@@ -418,6 +418,14 @@ fn quantize_q8k(x: &[f32]) -> Vec<Q8KBlock> {
             b
         })
         .collect()
+}
+
+/// ggml's `nearest_int`: round half to even through the float adder, exact for |v| < 2²² (the
+/// activations are at most 127 here). `round_ties_even` compiles to a libm call on baseline x86-64.
+#[inline]
+fn nearest_int(v: f32) -> i32 {
+    let f = v + 12582912.0;
+    (f.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
 }
 
 fn quantize_candle(dtype: GgmlDType, x: &[f32]) -> Vec<u32> {
@@ -452,13 +460,13 @@ impl QMatrix {
         }
         let w = self.row(r);
         match (self.kind, a) {
-            (Kind::Q4_0, Acts::Q8(a)) => (k.q4_0.0)(w, a),
-            (Kind::Q4_1, Acts::Q8(a)) => (k.q4_1.0)(w, a),
-            (Kind::Q5_0, Acts::Q8(a)) => (k.q5_0.0)(w, a),
-            (Kind::Q8_0, Acts::Q8(a)) => (k.q8_0.0)(w, a),
-            (Kind::Q4K, Acts::Q8K(a)) => (k.q4k.0)(w, a),
-            (Kind::Q5K, Acts::Q8K(a)) => (k.q5k.0)(w, a),
-            (Kind::Q6K, Acts::Q8K(a)) => (k.q6k.0)(w, a),
+            (Kind::Q4_0, Acts::Q8(a)) => (k.q4_0)(w, a),
+            (Kind::Q4_1, Acts::Q8(a)) => (k.q4_1)(w, a),
+            (Kind::Q5_0, Acts::Q8(a)) => (k.q5_0)(w, a),
+            (Kind::Q8_0, Acts::Q8(a)) => (k.q8_0)(w, a),
+            (Kind::Q4K, Acts::Q8K(a)) => (k.q4k)(w, a),
+            (Kind::Q5K, Acts::Q8K(a)) => (k.q5k)(w, a),
+            (Kind::Q6K, Acts::Q8K(a)) => (k.q6k)(w, a),
             (Kind::Candle(dtype), Acts::Candle(bytes)) => with_candle_type!(dtype, T => {
                 type V = <T as GgmlType>::VecDotType;
                 // Safety: `bytes` holds a `Vec<V>` copied in `quantize_candle` for this dtype.
@@ -466,24 +474,6 @@ impl QMatrix {
                 T::vec_dot(self.cols, unsafe { blocks::<T>(w) }, ys)
             }),
             _ => unreachable!("activations quantized for another kind"),
-        }
-    }
-
-    /// Rows `r` and `r + 1` against one activation row: the same values as two [`QMatrix::dot`] calls.
-    fn dot2(&self, k: &Kernels, r: usize, x: &[f32], a: &Acts) -> (f32, f32) {
-        if self.kind == Kind::F32 {
-            return (self.dot(k, r, x, a), self.dot(k, r + 1, x, a));
-        }
-        let (w0, w1) = (self.row(r), self.row(r + 1));
-        match (self.kind, a) {
-            (Kind::Q4_0, Acts::Q8(a)) => (k.q4_0.1)(w0, w1, a),
-            (Kind::Q4_1, Acts::Q8(a)) => (k.q4_1.1)(w0, w1, a),
-            (Kind::Q5_0, Acts::Q8(a)) => (k.q5_0.1)(w0, w1, a),
-            (Kind::Q8_0, Acts::Q8(a)) => (k.q8_0.1)(w0, w1, a),
-            (Kind::Q4K, Acts::Q8K(a)) => (k.q4k.1)(w0, w1, a),
-            (Kind::Q5K, Acts::Q8K(a)) => (k.q5k.1)(w0, w1, a),
-            (Kind::Q6K, Acts::Q8K(a)) => (k.q6k.1)(w0, w1, a),
-            _ => (self.dot(k, r, x, a), self.dot(k, r + 1, x, a)),
         }
     }
 }
@@ -632,18 +622,9 @@ fn matmul_many_with(
                 }
             }
             Plan::Direct => {
-                let mut r = start;
-                while r + 1 < end {
-                    for (i, x) in xs.chunks_exact(k).enumerate() {
-                        let (v0, v1) = w.dot2(kern, r, x, &a[i]);
-                        unsafe {
-                            *out.get().add(i * w.rows + r) = v0;
-                            *out.get().add(i * w.rows + r + 1) = v1;
-                        }
-                    }
-                    r += 2;
-                }
-                if r < end {
+                // One weight row at a time: on AMD Zen 4 two interleaved rows ran at a third of the
+                // speed (each row is a short stream; one stream prefetches better).
+                for r in start..end {
                     for (i, x) in xs.chunks_exact(k).enumerate() {
                         let v = w.dot(kern, r, x, &a[i]);
                         unsafe { *out.get().add(i * w.rows + r) = v };
@@ -715,19 +696,19 @@ impl Level {
     }
 }
 
-/// One weight row against one activation row, and two weight rows against one.
-type Pair<A> = (fn(&[u8], &[A]) -> f32, fn(&[u8], &[u8], &[A]) -> (f32, f32));
+/// One weight row against one activation row.
+type Dot<A> = fn(&[u8], &[A]) -> f32;
 
 /// The dot-product kernels of one instruction set.
 struct Kernels {
     level: Level,
-    q4_0: Pair<Q8Block>,
-    q4_1: Pair<Q8Block>,
-    q5_0: Pair<Q8Block>,
-    q8_0: Pair<Q8Block>,
-    q4k: Pair<Q8KBlock>,
-    q5k: Pair<Q8KBlock>,
-    q6k: Pair<Q8KBlock>,
+    q4_0: Dot<Q8Block>,
+    q4_1: Dot<Q8Block>,
+    q5_0: Dot<Q8Block>,
+    q8_0: Dot<Q8Block>,
+    q4k: Dot<Q8KBlock>,
+    q5k: Dot<Q8KBlock>,
+    q6k: Dot<Q8KBlock>,
     /// Unpack-once kernels for products over several activation rows (SIMD only).
     unpacked: Option<Unpacked>,
 }
@@ -781,34 +762,13 @@ impl Kernels {
         if level == Level::Avx2 {
             return Kernels {
                 level,
-                q4_0: (
-                    |w, a| unsafe { avx2::q4_0(w, a) },
-                    |w0, w1, a| unsafe { avx2::q4_0_x2(w0, w1, a) },
-                ),
-                q4_1: (
-                    |w, a| unsafe { avx2::q4_1(w, a) },
-                    |w0, w1, a| unsafe { avx2::q4_1_x2(w0, w1, a) },
-                ),
-                q5_0: (
-                    |w, a| unsafe { avx2::q5_0(w, a) },
-                    |w0, w1, a| unsafe { avx2::q5_0_x2(w0, w1, a) },
-                ),
-                q8_0: (
-                    |w, a| unsafe { avx2::q8_0(w, a) },
-                    |w0, w1, a| unsafe { avx2::q8_0_x2(w0, w1, a) },
-                ),
-                q4k: (
-                    |w, a| unsafe { avx2::q4k(w, a) },
-                    |w0, w1, a| unsafe { avx2::q4k_x2(w0, w1, a) },
-                ),
-                q5k: (
-                    |w, a| unsafe { avx2::q5k(w, a) },
-                    |w0, w1, a| unsafe { avx2::q5k_x2(w0, w1, a) },
-                ),
-                q6k: (
-                    |w, a| unsafe { avx2::q6k(w, a) },
-                    |w0, w1, a| unsafe { avx2::q6k_x2(w0, w1, a) },
-                ),
+                q4_0: |w, a| unsafe { avx2::q4_0(w, a) },
+                q4_1: |w, a| unsafe { avx2::q4_1(w, a) },
+                q5_0: |w, a| unsafe { avx2::q5_0(w, a) },
+                q8_0: |w, a| unsafe { avx2::q8_0(w, a) },
+                q4k: |w, a| unsafe { avx2::q4k(w, a) },
+                q5k: |w, a| unsafe { avx2::q5k(w, a) },
+                q6k: |w, a| unsafe { avx2::q6k(w, a) },
                 unpacked: Some(Unpacked {
                     q4_0: |w, q, s| unsafe { avx2::decode_q4_0(w, q, s) },
                     q4_1: |w, q, s| unsafe { avx2::decode_q4_1(w, q, s) },
@@ -826,27 +786,13 @@ impl Kernels {
         let _ = level;
         Kernels {
             level: Level::Scalar,
-            q4_0: (scalar::q4_0, |w0, w1, a| {
-                (scalar::q4_0(w0, a), scalar::q4_0(w1, a))
-            }),
-            q4_1: (scalar::q4_1, |w0, w1, a| {
-                (scalar::q4_1(w0, a), scalar::q4_1(w1, a))
-            }),
-            q5_0: (scalar::q5_0, |w0, w1, a| {
-                (scalar::q5_0(w0, a), scalar::q5_0(w1, a))
-            }),
-            q8_0: (scalar::q8_0, |w0, w1, a| {
-                (scalar::q8_0(w0, a), scalar::q8_0(w1, a))
-            }),
-            q4k: (scalar::q4k, |w0, w1, a| {
-                (scalar::q4k(w0, a), scalar::q4k(w1, a))
-            }),
-            q5k: (scalar::q5k, |w0, w1, a| {
-                (scalar::q5k(w0, a), scalar::q5k(w1, a))
-            }),
-            q6k: (scalar::q6k, |w0, w1, a| {
-                (scalar::q6k(w0, a), scalar::q6k(w1, a))
-            }),
+            q4_0: scalar::q4_0,
+            q4_1: scalar::q4_1,
+            q5_0: scalar::q5_0,
+            q8_0: scalar::q8_0,
+            q4k: scalar::q4k,
+            q5k: scalar::q5k,
+            q6k: scalar::q6k,
             unpacked: None,
         }
     }
@@ -1011,11 +957,25 @@ mod avx2 {
     use super::{KBlock, Q8Block, Q8KBlock};
     use std::arch::x86_64::*;
 
+    /// The 4 f16 at `p` (8 bytes, all inside the block) widened. Why not a 16-bit load: LLVM compiles
+    /// `_mm_loadu_si16` (or a zero-extended `movd`) feeding `vcvtph2ps` to a `vpinsrw` that merges into
+    /// whatever register it picks, in the two-row kernels an accumulator: each block's scale then
+    /// waited for the previous block's sum, a chain that made them over twice as slow as one row at a
+    /// time. LLVM narrows any load whose other lanes go unused, so an empty `asm` block takes the
+    /// whole 64-bit load as its operand: it then stays a `vmovq`, which writes the whole register.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn halves(p: *const u8) -> __m128 {
+        let mut v = _mm_loadl_epi64(p as *const __m128i);
+        std::arch::asm!("/* {0} */", inout(xmm_reg) v, options(pure, nomem, nostack, preserves_flags));
+        _mm_cvtph_ps(v)
+    }
+
     /// `d·b.d` broadcast, for a block whose first two bytes are its f16 scale `d`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scale(blk: *const u8, b: &Q8Block) -> __m256 {
-        let d = _mm_cvtph_ps(_mm_loadu_si16(blk));
+        let d = halves(blk);
         _mm256_broadcastss_ps(_mm_mul_ss(d, _mm_load_ss(&b.d)))
     }
 
@@ -1052,7 +1012,7 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn scales(blk: *const u8, b: &Q8Block) -> __m128 {
-        let dm = _mm_cvtph_ps(_mm_loadu_si32(blk));
+        let dm = halves(blk);
         let ds = _mm_castpd_ps(_mm_load_sd(&b.d as *const f32 as *const f64));
         _mm_mul_ps(dm, ds)
     }
@@ -1113,11 +1073,9 @@ mod avx2 {
         hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(off))
     }
 
-    /// One row (`$one`) and two rows at once (`$two`, two independent load streams sharing the
-    /// activation loads). Both run the same per-row sequence of operations, so a row gets the same bits
-    /// either way.
+    /// A kernel over one weight row from the step that adds one block.
     macro_rules! rows {
-        ($one:ident, $two:ident, $step:ident, $bytes:expr) => {
+        ($one:ident, $step:ident, $bytes:expr) => {
             #[target_feature(enable = "avx2,fma,f16c")]
             pub unsafe fn $one(w: &[u8], a: &[Q8Block]) -> f32 {
                 assert!(w.len() >= a.len() * $bytes);
@@ -1126,18 +1084,6 @@ mod avx2 {
                     $step(w.as_ptr().add(i * $bytes), b, &mut acc, &mut off);
                 }
                 finish(acc, off)
-            }
-
-            #[target_feature(enable = "avx2,fma,f16c")]
-            pub unsafe fn $two(w0: &[u8], w1: &[u8], a: &[Q8Block]) -> (f32, f32) {
-                assert!(w0.len() >= a.len() * $bytes && w1.len() >= a.len() * $bytes);
-                let (mut acc0, mut off0) = (_mm256_setzero_ps(), _mm_setzero_ps());
-                let (mut acc1, mut off1) = (_mm256_setzero_ps(), _mm_setzero_ps());
-                for (i, b) in a.iter().enumerate() {
-                    $step(w0.as_ptr().add(i * $bytes), b, &mut acc0, &mut off0);
-                    $step(w1.as_ptr().add(i * $bytes), b, &mut acc1, &mut off1);
-                }
-                (finish(acc0, off0), finish(acc1, off1))
             }
         };
     }
@@ -1150,7 +1096,7 @@ mod avx2 {
         for (i, sc) in s.iter_mut().enumerate() {
             let blk = w.as_ptr().add(i * 20);
             let mut dm = [0f32; 4];
-            _mm_storeu_ps(dm.as_mut_ptr(), _mm_cvtph_ps(_mm_loadu_si32(blk)));
+            _mm_storeu_ps(dm.as_mut_ptr(), halves(blk));
             *sc = [dm[0], dm[1]];
             _mm256_storeu_si256(
                 q.as_mut_ptr().add(i * 32) as *mut __m256i,
@@ -1165,7 +1111,7 @@ mod avx2 {
         assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 22);
         for (i, sc) in s.iter_mut().enumerate() {
             let blk = w.as_ptr().add(i * 22);
-            *sc = [_mm_cvtss_f32(_mm_cvtph_ps(_mm_loadu_si16(blk))), 0.0];
+            *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
             let hi = _mm256_andnot_si256(bits(blk.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
             let qx = _mm256_or_si256(nibbles(blk.add(6)), hi);
             _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
@@ -1204,9 +1150,9 @@ mod avx2 {
         finish(acc, off)
     }
 
-    rows!(q4_1, q4_1_x2, step_q4_1, 20);
-    rows!(q5_0, q5_0_x2, step_q5_0, 22);
-    rows!(q8_0, q8_0_x2, step_q8_0, 34);
+    rows!(q4_1, step_q4_1, 20);
+    rows!(q5_0, step_q5_0, 22);
+    rows!(q8_0, step_q8_0, 34);
 
     // ---- k-quants, after ggml's `ggml_vec_dot_q4_K_q8_K`, `…q5_K_q8_K` and `…q6_K_q8_K` ----
 
@@ -1288,7 +1234,7 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn f16_pair(p: *const u8) -> (f32, f32) {
-        let v = _mm_cvtph_ps(_mm_loadu_si32(p));
+        let v = halves(p);
         (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
     }
 
@@ -1341,6 +1287,13 @@ mod avx2 {
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), h2),
             _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4), h3),
         ]
+    }
+
+    /// A Q6_K block's f16 scale (its last two bytes) widened.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q6k_d(blk: *const u8) -> f32 {
+        _mm_cvtss_f32(_mm_permute_ps::<3>(halves(blk.add(202))))
     }
 
     /// Q6_K scales `g` (lanes 0..8) and `g + 1` (lanes 8..16) as i16, from the 16 i8 scales.
@@ -1413,13 +1366,13 @@ mod avx2 {
                 sumi = _mm256_add_epi32(sumi, p);
             }
         }
-        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_loadu_si16(blk.add(208))));
+        let d = q6k_d(blk);
         add_block_k(b.d, d, 0.0, sumi, _mm_setzero_si128(), acc, accm);
     }
 
     /// [`rows!`] for the k-quants (blocks of 256 against [`Q8KBlock`]s).
     macro_rules! rows_k {
-        ($one:ident, $two:ident, $step:ident, $bytes:expr) => {
+        ($one:ident, $step:ident, $bytes:expr) => {
             #[target_feature(enable = "avx2,fma,f16c")]
             pub unsafe fn $one(w: &[u8], a: &[Q8KBlock]) -> f32 {
                 assert!(w.len() >= a.len() * $bytes);
@@ -1429,24 +1382,12 @@ mod avx2 {
                 }
                 finish_k(acc, accm)
             }
-
-            #[target_feature(enable = "avx2,fma,f16c")]
-            pub unsafe fn $two(w0: &[u8], w1: &[u8], a: &[Q8KBlock]) -> (f32, f32) {
-                assert!(w0.len() >= a.len() * $bytes && w1.len() >= a.len() * $bytes);
-                let (mut acc0, mut accm0) = (_mm256_setzero_ps(), _mm_setzero_ps());
-                let (mut acc1, mut accm1) = (_mm256_setzero_ps(), _mm_setzero_ps());
-                for (i, b) in a.iter().enumerate() {
-                    $step(w0.as_ptr().add(i * $bytes), b, &mut acc0, &mut accm0);
-                    $step(w1.as_ptr().add(i * $bytes), b, &mut acc1, &mut accm1);
-                }
-                (finish_k(acc0, accm0), finish_k(acc1, accm1))
-            }
         };
     }
 
-    rows_k!(q4k, q4k_x2, step_q4k, 144);
-    rows_k!(q5k, q5k_x2, step_q5k, 176);
-    rows_k!(q6k, q6k_x2, step_q6k, 210);
+    rows_k!(q4k, step_q4k, 144);
+    rows_k!(q5k, step_q5k, 176);
+    rows_k!(q6k, step_q6k, 210);
 
     /// The scales of a Q4_K/Q5_K block as [`KBlock`] keeps them: scale `g` in all 16 lanes of group `g`.
     #[inline]
@@ -1513,7 +1454,7 @@ mod avx2 {
                 }
             }
             u.mins = [0; 8];
-            u.d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_loadu_si16(blk.add(208))));
+            u.d = q6k_d(blk);
             u.dmin = 0.0;
         }
     }
@@ -1564,13 +1505,13 @@ mod avx2 {
         assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 18);
         for (i, sc) in s.iter_mut().enumerate() {
             let blk = w.as_ptr().add(i * 18);
-            *sc = [_mm_cvtss_f32(_mm_cvtph_ps(_mm_loadu_si16(blk))), 0.0];
+            *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
             let qx = _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8));
             _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
         }
     }
 
-    rows!(q4_0, q4_0_x2, step_q4_0, 18);
+    rows!(q4_0, step_q4_0, 18);
 }
 
 #[cfg(test)]
