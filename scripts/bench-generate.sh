@@ -7,6 +7,9 @@
 # at run time); llama-cpp-python is built by scripts/setup-llama-server.sh for the SIMD extensions this CPU
 # reports (AMX off), cached by those flags. The CPU model and its SIMD flags are printed with the figures.
 # MODELVET_BIN=path benchmarks that binary instead of building (to compare two builds in one session).
+# MODELVET_KERNELS=scalar|avx2 caps modelvet's kernels (the AVX2 path on an AVX-512 machine); the level
+# that ran is printed with each figure. The load average is printed too: on a shared machine, compare
+# ratios from one run, not absolute figures from different runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
@@ -24,10 +27,11 @@ bench_model() { # bench_model NAME FILE
   # One prompt text for both engines: the model's own chat template around a request for a long answer.
   local text
   text="$($BIN template "$file" --prompt "Write a long story about a dragon who learns to paint." --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')"
-  local best_mv="" mem=0
+  local best_mv="" mem=0 kernels=""
   for _ in $(seq "$RUNS"); do
     local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --precision "$PRECISION" --quiet >/dev/null; } 2>&1 )"
     local line; line="$(echo "$err" | grep 'prompt tokens')"
+    kernels="$(echo "$line" | sed -n 's/.*quantized, \([a-z0-9]*\) kernels.*/\1/p')"
     local rss; rss="$(echo "$err" | awk '/MAXRSS/{print $2}')"; [ "$rss" -gt "$mem" ] && mem="$rss"
     best_mv="$best_mv$line"$'\n'
   done
@@ -61,11 +65,12 @@ print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")
 PY
 )
   local size; size=$(stat -Lc %s "$file")
-  printf '%-14s prompt %7.1f tok/s vs llama.cpp %7.1f (%.2fx)   decode %6.1f tok/s vs %6.1f (%.2fx)   peak RSS %d MB = %.2fx file\n' \
+  printf '%-14s prompt %7.1f tok/s vs llama.cpp %7.1f (%.2fx)   decode %6.1f tok/s vs %6.1f (%.2fx)   peak RSS %d MB = %.2fx file   [%s kernels, load %s]\n' \
     "$name" "$mv_pp" "$lc_pp" "$(echo "$mv_pp / $lc_pp" | bc -l)" "$mv_tg" "$lc_tg" "$(echo "$mv_tg / $lc_tg" | bc -l)" \
-    "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)"
+    "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)" "${kernels:-?}" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 echo "cpu: $(cpu_label)"
-echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RUNS runs; binary $BIN"
+echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RUNS runs; binary $BIN; MODELVET_KERNELS=${MODELVET_KERNELS:-auto}"
 bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+bench_model Gemma-3-270M "$M/gemma-3-270m/gemma-3-270m-q4_k_m.gguf"

@@ -168,7 +168,7 @@ fn start(
         let cached = if head.is_some() { h.len() } else { 0 };
         if head.is_none() {
             let mut seq = model.new_seq();
-            model.feed(&mut seq, h)?;
+            model.advance(&mut seq, h)?;
             *head = Some(Head { seq });
         }
         if let Some(hd) = head {

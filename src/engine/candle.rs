@@ -98,6 +98,21 @@ impl Weights {
         flat.narrow(0, n - vocab, vocab)?.to_vec1()
     }
 
+    /// Feeds `ids` at position `pos` when their logits are not needed (a prompt head, a chunk before
+    /// the last): the native model skips its output matrix; the others compute and drop them.
+    fn advance(&mut self, ids: &[u32], pos: usize, device: &Device) -> candle_core::Result<()> {
+        if let Weights::Native(model, seq) = self {
+            if pos > seq.len() {
+                candle_core::bail!("position {pos} is past the cached {} tokens", seq.len());
+            }
+            seq.truncate(pos, model.kv_dim());
+            return model
+                .advance(seq, ids)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()));
+        }
+        self.forward(ids, pos, device).map(drop)
+    }
+
     /// Forgets the KV cache.
     fn reset(&mut self, device: &Device) -> candle_core::Result<()> {
         match self {
@@ -134,11 +149,11 @@ impl Weights {
     }
 }
 
-/// A model state after a prompt head: the ids it covers and the logits that follow them.
+/// A model state after a prompt head and the ids it covers. A prompt that uses it is longer than the
+/// head, so the logits after the head are never needed (and not computed).
 struct Snapshot {
     ids: Vec<u32>,
     weights: Weights,
-    logits: Vec<f32>,
 }
 
 /// A local model on candle.
@@ -370,7 +385,7 @@ impl CandleGenerator {
         if head_fits && self.front.info.prefix_cache {
             if self.snapshot.as_ref().is_none_or(|s| s.ids != head) {
                 self.weights.reset(&self.device)?;
-                let l = self.feed(&head, 0)?;
+                self.advance(&head, 0)?;
                 let weights = self
                     .weights
                     .snapshot()
@@ -378,7 +393,6 @@ impl CandleGenerator {
                 self.snapshot = Some(Snapshot {
                     ids: head.clone(),
                     weights,
-                    logits: l,
                 });
             } else if let Some(s) = &self.snapshot {
                 self.weights = s
@@ -388,7 +402,6 @@ impl CandleGenerator {
                 reused = true;
             }
             start = head.len();
-            logits = self.snapshot.as_ref().map(|s| s.logits.clone());
         } else {
             self.weights.reset(&self.device)?;
         }
@@ -422,35 +435,59 @@ impl CandleGenerator {
             }
         }
         let mut seq = model.new_seq();
-        let logits = model.feed(&mut seq, &head)?;
+        model.advance(&mut seq, &head)?;
         self.snapshot = Some(Snapshot {
             ids: head.clone(),
             weights: Weights::Native(model, seq.clone()),
-            logits,
         });
         Ok((seq, head.len()))
     }
 
     /// Feeds `ids` starting at position `pos` in chunks; returns the last logits.
     fn feed(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>, EngineError> {
+        let Some(n) = self.last_chunk(ids, pos) else {
+            return Ok(Vec::new());
+        };
+        let cut = ids.len() - n;
+        self.advance(&ids[..cut], pos)?;
+        Ok(self.weights.forward(&ids[cut..], pos + cut, &self.device)?)
+    }
+
+    /// Feeds `ids` starting at position `pos` in chunks, without logits.
+    fn advance(&mut self, ids: &[u32], pos: usize) -> Result<(), EngineError> {
+        let mut at = pos;
+        let mut rest = ids;
+        while let Some(n) = self.chunk(rest, at) {
+            self.weights.advance(&rest[..n], at, &self.device)?;
+            at += n;
+            rest = &rest[n..];
+        }
+        Ok(())
+    }
+
+    /// How many of `ids` (fed at `pos`) go in the next forward pass; `None` when there are none.
+    fn chunk(&self, ids: &[u32], pos: usize) -> Option<usize> {
         // candle 0.11's quantized Gemma 3 builds a wrong mask for several tokens after position 0 (an F32
         // block joined to a U32 mask, and zeros that hide the cache): past position 0 it gets one token
         // per pass, which takes the mask-free path.
         let one_by_one = matches!(self.weights, Weights::QGemma3(_));
-        let mut last = Vec::new();
-        let mut at = pos;
-        let mut rest = ids;
-        while !rest.is_empty() {
-            let n = if one_by_one && at > 0 {
-                1
-            } else {
-                rest.len().min(PROMPT_CHUNK)
-            };
-            last = self.weights.forward(&rest[..n], at, &self.device)?;
+        match ids.len() {
+            0 => None,
+            _ if one_by_one && pos > 0 => Some(1),
+            len => Some(len.min(PROMPT_CHUNK)),
+        }
+    }
+
+    /// The size of the last forward pass [`CandleGenerator::advance`] would make over `ids` (the one
+    /// whose logits `feed` returns), cut as the earlier chunks are.
+    fn last_chunk(&self, ids: &[u32], pos: usize) -> Option<usize> {
+        let (mut at, mut rest, mut last) = (pos, ids, None);
+        while let Some(n) = self.chunk(rest, at) {
+            last = Some(n);
             at += n;
             rest = &rest[n..];
         }
-        Ok(last)
+        last
     }
 }
 
