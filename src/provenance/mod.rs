@@ -14,6 +14,7 @@ pub mod license;
 pub mod lineage;
 pub mod pickle;
 pub mod safetensors;
+pub mod weights;
 
 use crate::diag::{Code, Finding, Severity};
 use crate::model::{ModelFile, ResolvedModel, Source};

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Makes the derived models the lineage tests read (scripts/make_lineage_models.py), from the real SmolLM2 and
+# Qwen2.5-Coder GGUFs, into ~/.cache/modelvet/derived/ (or $MODELVET_DERIVED). Reruns are no-ops: each output
+# is keyed by its source's name and its variant, and written atomically.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+models="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
+out="${MODELVET_DERIVED:-$HOME/.cache/modelvet/derived}"
+python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install -q 'gguf>=0.17' numpy
+smol="$models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+qwen="$(ls "$models"/qwen2.5-coder-0.5b-instruct/*.gguf | head -n1)"
+python3 "$here/make_lineage_models.py" "$smol" "$out" smollm2 \
+  q8_0 f16 ft-0.03 ft-0.1 ft-0.3 ft-1 ft-3 reinit vocab perm random
+python3 "$here/make_lineage_models.py" "$qwen" "$out" qwen \
+  q8_0 ft-0.3 mix
