@@ -10,6 +10,6 @@ python3 -c "import gguf, numpy" 2>/dev/null || python3 -m pip install -q 'gguf>=
 smol="$models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 qwen="$(ls "$models"/qwen2.5-coder-0.5b-instruct/*.gguf | head -n1)"
 python3 "$here/make_lineage_models.py" "$smol" "$out" smollm2 \
-  q8_0 f16 ft-0.03 ft-0.1 ft-0.3 ft-1 ft-3 reinit vocab perm random
+  q8_0 f16 st ft-0.03 ft-0.1 ft-0.3 ft-1 ft-3 reinit vocab perm random anon
 python3 "$here/make_lineage_models.py" "$qwen" "$out" qwen \
   q8_0 ft-0.3 mix

@@ -5,7 +5,9 @@ variant's name (fixed seeds), written atomically, and skipped when it already ex
 
 usage: make_lineage_models.py SRC.gguf OUT_DIR PREFIX VARIANT...
 variants: q8_0, f16, ft-<strength> (e.g. ft-0.1: relative drift 10%), reinit, vocab, perm, random, and mix
-(all four derivations at once: ft-0.1, three layers re-initialised, 1000 new tokens, hidden dims permuted)
+(all four derivations at once: ft-0.1, three layers re-initialised, 1000 new tokens, hidden dims permuted),
+anon (ft-0.1 with every name, organisation and base model removed from the metadata), and st (the same
+weights as f16 safetensors in Hugging Face's layout, with config.json and tokenizer.json: a folder)
 """
 import hashlib
 import os
@@ -47,8 +49,8 @@ def make(src, dst, variant):
     n_layers = int(r.fields[f"{arch}.block_count"].contents())
     rng_base = seed_of(os.path.basename(src), variant)
     kind, _, arg = variant.partition("-")
-    kinds = {"ft", "reinit", "vocab", "perm"} if kind == "mix" else {kind}
-    strength = 0.1 if kind == "mix" else float(arg or 0)
+    kinds = {"mix": {"ft", "reinit", "vocab", "perm"}, "anon": {"ft"}}.get(kind, {kind})
+    strength = 0.1 if kind in ("mix", "anon") else float(arg or 0)
     out_type = Q.F16 if variant == "f16" else Q.Q8_0
     perm = np.random.default_rng(rng_base).permutation(hid) if "perm" in kinds else None
     reinit = {n_layers // 4, n_layers // 2, (3 * n_layers) // 4} if "reinit" in kinds else set()
@@ -57,6 +59,9 @@ def make(src, dst, variant):
     w = gguf.GGUFWriter(dst + ".part", arch)
     for name, f in r.fields.items():
         if name.startswith("GGUF.") or name == "general.architecture":
+            continue
+        keep = ("general.file_type", "general.alignment", "general.quantization_version")
+        if kind == "anon" and name.startswith("general.") and name not in keep:
             continue
         val, vt, sub = field_value(f)
         if name == "general.file_type":
@@ -100,6 +105,53 @@ def make(src, dst, variant):
     os.replace(dst + ".part", dst)
 
 
+def make_safetensors(src, dst):
+    """The weights as f16 safetensors in Hugging Face's layout (llama q/k rows in rotary order)."""
+    import json
+    r = gguf.GGUFReader(src)
+    arch = r.fields["general.architecture"].contents()
+    cfg = lambda k: int(r.fields[f"{arch}.{k}"].contents())
+    heads, kv = cfg("attention.head_count"), cfg("attention.head_count_kv")
+    names = {"token_embd.weight": "model.embed_tokens.weight", "output.weight": "lm_head.weight",
+             "output_norm.weight": "model.norm.weight"}
+    parts = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+             "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+             "ffn_down": "mlp.down_proj", "attn_norm": "input_layernorm",
+             "ffn_norm": "post_attention_layernorm"}
+    header, blobs, offset = {}, [], 0
+    for t in r.tensors:
+        x = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        m = re.match(r"blk\.(\d+)\.(\w+)\.weight", t.name)
+        name = names.get(t.name) or (m and f"model.layers.{m.group(1)}.{parts[m.group(2)]}.weight")
+        if not name:
+            continue
+        if arch == "llama" and m and m.group(2) in ("attn_q", "attn_k"):
+            h = heads if m.group(2) == "attn_q" else kv
+            x = x.reshape(h, x.shape[0] // h // 2, 2, x.shape[1]).swapaxes(1, 2).reshape(x.shape)
+        b = np.ascontiguousarray(x.astype(np.float16)).tobytes()
+        header[name] = {"dtype": "F16", "shape": list(x.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    os.makedirs(dst + ".part", exist_ok=True)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(os.path.join(dst + ".part", "model.safetensors"), "wb") as f:
+        f.write(len(h).to_bytes(8, "little"))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    config = {"model_type": arch, "hidden_size": cfg("embedding_length"),
+              "num_hidden_layers": cfg("block_count"), "num_attention_heads": heads,
+              "num_key_value_heads": kv}
+    with open(os.path.join(dst + ".part", "config.json"), "w") as f:
+        json.dump(config, f)
+    tokens = r.fields["tokenizer.ggml.tokens"].contents()
+    with open(os.path.join(dst + ".part", "tokenizer.json"), "w") as f:
+        json.dump({"model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(tokens)}},
+                   "added_tokens": []}, f)
+    os.replace(dst + ".part", dst)
+
+
 def finetune(x, s, rng):
     """Relative drift `s` (‖ΔW‖/‖W‖): half the energy isotropic noise, half a rank-8 update."""
     if x.ndim == 1:
@@ -131,11 +183,11 @@ def main():
     src, out_dir, prefix, *variants = sys.argv[1:]
     os.makedirs(out_dir, exist_ok=True)
     for v in variants:
-        dst = os.path.join(out_dir, f"{prefix}-{v}.gguf")
+        dst = os.path.join(out_dir, f"{prefix}-{v}" + ("" if v == "st" else ".gguf"))
         if os.path.exists(dst):
             continue
         print(f"making {dst}", file=sys.stderr)
-        make(src, dst, v)
+        (make_safetensors(src, dst) if v == "st" else make(src, dst, v))
 
 
 if __name__ == "__main__":

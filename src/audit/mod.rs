@@ -59,6 +59,8 @@ pub struct Options<'a> {
     pub gate: Option<(&'a Policy, Inputs<'a>)>,
     /// Draw a progress bar on stderr while hashing.
     pub hash_progress: bool,
+    /// Weight fingerprints to match besides the shipped ones.
+    pub fingerprints: Vec<crate::provenance::weights::fingerprint::Fingerprint>,
 }
 
 /// What the pipeline tells its caller while it works.
@@ -96,6 +98,7 @@ pub fn run<P: Progress>(
     let started = Instant::now();
     let inspect_opts = InspectOptions {
         progress: options.hash_progress,
+        fingerprints: options.fingerprints.clone(),
     };
     // A served model: provenance runs on the weights when given, else records that nothing was inspected.
     let (provenance, model, endpoint) = match subject {

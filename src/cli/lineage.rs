@@ -32,6 +32,9 @@ pub struct FingerprintArgs {
     /// The family name a match reports (default: the GGUF `general.basename` or the file name).
     #[arg(long)]
     pub family: Option<String>,
+    /// Words that, in a model's declared names or base model, mean it declares this family (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub keywords: Vec<String>,
     /// Where to write the fingerprint (JSON, at most 64 KB).
     #[arg(long, short)]
     pub output: PathBuf,
@@ -95,7 +98,8 @@ pub fn run_fingerprint(args: FingerprintArgs) -> anyhow::Result<Status> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let family = args.family.clone().unwrap_or_else(|| name.clone());
-    let fp = Fingerprint::make(&w, &family, &name, None);
+    let mut fp = Fingerprint::make(&w, &family, &name, None);
+    fp.keywords = args.keywords.clone();
     let text = serde_json::to_string(&fp)? + "\n";
     emit(Some(&args.output), &text)
         .with_context(|| format!("writing `{}`", args.output.display()))?;

@@ -106,8 +106,12 @@ pub struct PackedProjection {
 pub struct Fingerprint {
     pub format: String,
     pub version: u32,
-    /// The family name reported on a match (`smollm2`, `qwen2.5`, …).
+    /// The family name reported on a match (`SmolLM2`, `Qwen2.5-Coder`, …).
     pub family: String,
+    /// Words that, in a declared name, organisation or base model, mean the family is declared
+    /// (as in `families.json`); the family name itself when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
     /// The model it was made from (file name) and that file's sha256 when known.
     pub model: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +142,7 @@ impl Fingerprint {
             format: FORMAT.into(),
             version: VERSION,
             family: family.into(),
+            keywords: Vec::new(),
             model: model.into(),
             sha256,
             arch: s.arch,
@@ -240,6 +245,9 @@ impl Fingerprint {
                 fp.version
             )));
         }
+        if fp.layers > 4096 || fp.hidden > 1 << 20 || fp.anchors.len() > 4096 {
+            return Err(invalid("layers, hidden size or anchor count out of range".into()));
+        }
         let k = fp.anchors.len();
         let sketch = fp.sketch().ok_or_else(|| invalid("a vector is not valid base64".into()))?;
         if sketch.gram.len() != k * k.saturating_sub(1) / 2 {
@@ -250,6 +258,24 @@ impl Fingerprint {
         }
         Ok(fp)
     }
+}
+
+/// Fingerprints from a file, or from every `*.json` in a folder (sorted by name).
+pub fn load(path: &Path) -> Result<Vec<Fingerprint>, FingerprintError> {
+    if !path.is_dir() {
+        return Ok(vec![Fingerprint::read(path)?]);
+    }
+    let read = |e: std::io::Error| FingerprintError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(read)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files.iter().map(|p| Fingerprint::read(p)).collect()
 }
 
 /// The fingerprints shipped with modelvet (embedded in the binary).

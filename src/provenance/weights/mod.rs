@@ -464,6 +464,72 @@ fn alignment(ea: &[f32], da: usize, eb: &[f32], db: usize, pairs: &[(usize, usiz
     best / da.max(1) as f64
 }
 
+/// What provenance records of one fingerprint that matched a model's weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct WeightMatch {
+    pub family: String,
+    /// The model the fingerprint was made from.
+    pub fingerprint_of: String,
+    /// The weights file that matched.
+    pub source: String,
+    pub verdict: Verdict,
+    pub score: f64,
+    pub method: String,
+    /// "weights derive from SmolLM2 (derived, direct correlation 0.958; …)".
+    pub statement: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<Measure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invariant: Option<Measure>,
+    pub embedding: EmbeddingEvidence,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null: Option<Null>,
+    pub reason: String,
+}
+
+impl WeightMatch {
+    pub fn new(m: fingerprint::Match, source: &str) -> WeightMatch {
+        let c = m.comparison;
+        let what = match c.verdict {
+            Verdict::SameWeights => format!("weights are those of {}", m.family),
+            _ => format!("weights derive from {}", m.family),
+        };
+        WeightMatch {
+            statement: format!(
+                "{what} ({}, {} score {:.3} against a null median of {:.3})",
+                c.verdict.label(),
+                c.method,
+                c.score,
+                c.null.as_ref().map_or(0.0, |n| n.median)
+            ),
+            family: m.family,
+            fingerprint_of: m.fingerprint_of,
+            source: source.to_owned(),
+            verdict: c.verdict,
+            score: c.score,
+            method: c.method,
+            direct: c.direct,
+            invariant: c.invariant,
+            embedding: c.embedding,
+            null: c.null,
+            reason: c.reason,
+        }
+    }
+}
+
+/// Matches the weights file at `path` against `fps`; the related matches only. A file that cannot be read
+/// as weights gives none (its header findings come from the GGUF and safetensors checks).
+pub fn identify(path: &std::path::Path, rel: &str, fps: &[fingerprint::Fingerprint]) -> Vec<WeightMatch> {
+    let Ok(w) = reader::WeightFile::open(path) else {
+        return Vec::new();
+    };
+    fingerprint::match_all(&w, fps)
+        .into_iter()
+        .filter(|m| m.comparison.verdict.related())
+        .map(|m| WeightMatch::new(m, rel))
+        .collect()
+}
+
 /// Anchors for comparing two models directly: shared regular tokens, in the seeded order.
 pub fn shared_anchors(a: &reader::WeightFile, b: &reader::WeightFile, k: usize) -> Vec<String> {
     let in_b: std::collections::HashSet<&str> = b.vocab.iter().flatten().map(String::as_str).collect();
