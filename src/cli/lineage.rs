@@ -63,10 +63,16 @@ fn as_fingerprint(spec: &str) -> Option<anyhow::Result<Fingerprint>> {
 
 pub fn run_lineage(args: LineageArgs) -> anyhow::Result<Status> {
     let c = match (as_fingerprint(&args.a), as_fingerprint(&args.b)) {
-        (Some(_), Some(_)) => anyhow::bail!("name at least one model; two fingerprints cannot be compared"),
+        (Some(_), Some(_)) => {
+            anyhow::bail!("name at least one model; two fingerprints cannot be compared")
+        }
         (Some(fp), None) | (None, Some(fp)) => {
             let fp = fp?;
-            let model = if args.a.ends_with(".json") { &args.b } else { &args.a };
+            let model = if args.a.ends_with(".json") {
+                &args.b
+            } else {
+                &args.a
+            };
             let w = open_weights(model)?;
             weights::fingerprint::match_all(&w, std::slice::from_ref(&fp))
                 .pop()
@@ -121,7 +127,13 @@ fn opt(v: Option<f64>) -> String {
 pub fn render(a: &str, b: &str, c: &Comparison) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "lineage    `{a}` vs `{b}`");
-    let _ = writeln!(s, "verdict    {} (score {:.4}, {})", c.verdict.label(), c.score, c.method);
+    let _ = writeln!(
+        s,
+        "verdict    {} (score {:.4}, {})",
+        c.verdict.label(),
+        c.score,
+        c.method
+    );
     let _ = writeln!(s, "           {}", c.reason);
     let m = |m: &Option<weights::Measure>| {
         m.as_ref().map_or_else(
@@ -134,8 +146,16 @@ pub fn render(a: &str, b: &str, c: &Comparison) -> String {
             },
         )
     };
-    let _ = writeln!(s, "direct     {} matrices (centred correlation at seeded positions)", m(&c.direct));
-    let _ = writeln!(s, "invariant  {} layer matrices (seen through shared-token embeddings)", m(&c.invariant));
+    let _ = writeln!(
+        s,
+        "direct     {} matrices (centred correlation at seeded positions)",
+        m(&c.direct)
+    );
+    let _ = writeln!(
+        s,
+        "invariant  {} layer matrices (seen through shared-token embeddings)",
+        m(&c.invariant)
+    );
     let e = &c.embedding;
     let _ = writeln!(
         s,
@@ -147,16 +167,29 @@ pub fn render(a: &str, b: &str, c: &Comparison) -> String {
     );
     match &c.null {
         Some(n) => {
-            let _ = writeln!(s, "null       median {:.4}, max {:.4}: {}", n.median, n.max, n.source);
+            let _ = writeln!(
+                s,
+                "null       median {:.4}, max {:.4}: {}",
+                n.median, n.max, n.source
+            );
         }
         None => {
-            let _ = writeln!(s, "null       none: no two layers of the same shape to pair");
+            let _ = writeln!(
+                s,
+                "null       none: no two layers of the same shape to pair"
+            );
         }
     }
     if !c.layers.is_empty() {
         let _ = writeln!(s, "layers     layer  direct   invariant");
         for l in &c.layers {
-            let _ = writeln!(s, "           {:>5}  {:>7}  {:>9}", l.layer, opt(l.direct), opt(l.invariant));
+            let _ = writeln!(
+                s,
+                "           {:>5}  {:>7}  {:>9}",
+                l.layer,
+                opt(l.direct),
+                opt(l.invariant)
+            );
         }
     }
     s

@@ -426,7 +426,10 @@ pub struct Lineage {
 
 /// A weight match whose family nothing declares is `lineage-weights-undeclared`. A fingerprint's keywords
 /// (else its family name) are looked for in the declared base models, names and organisations.
-pub fn judge_weights(lineage: &Lineage, fps: &[crate::provenance::weights::fingerprint::Fingerprint]) -> Vec<Finding> {
+pub fn judge_weights(
+    lineage: &Lineage,
+    fps: &[crate::provenance::weights::fingerprint::Fingerprint],
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for m in &lineage.weights {

@@ -177,9 +177,15 @@ impl Fingerprint {
     pub fn fit_budget(mut self) -> Fingerprint {
         let all = self.projections.clone();
         let mut step = 1;
-        while serde_json::to_string(&self).map_or(0, |s| s.len() + 1) > BUDGET && step < self.layers.max(1) {
+        while serde_json::to_string(&self).map_or(0, |s| s.len() + 1) > BUDGET
+            && step < self.layers.max(1)
+        {
             step += 1;
-            self.projections = all.iter().filter(|p| p.layer % step == 0).cloned().collect();
+            self.projections = all
+                .iter()
+                .filter(|p| p.layer % step == 0)
+                .cloned()
+                .collect();
         }
         self
     }
@@ -223,10 +229,11 @@ impl Fingerprint {
 
     /// Reads and checks a fingerprint file.
     pub fn read(path: &Path) -> Result<Fingerprint, FingerprintError> {
-        let bytes = crate::util::read_capped(path, MAX_BYTES).map_err(|e| FingerprintError::Read {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let bytes =
+            crate::util::read_capped(path, MAX_BYTES).map_err(|e| FingerprintError::Read {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         Fingerprint::parse(&bytes, path)
     }
 
@@ -237,7 +244,10 @@ impl Fingerprint {
         };
         let fp: Fingerprint = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if fp.format != FORMAT {
-            return Err(invalid(format!("format is `{}`, expected `{FORMAT}`", fp.format)));
+            return Err(invalid(format!(
+                "format is `{}`, expected `{FORMAT}`",
+                fp.format
+            )));
         }
         if fp.version != VERSION {
             return Err(invalid(format!(
@@ -246,15 +256,25 @@ impl Fingerprint {
             )));
         }
         if fp.layers > 4096 || fp.hidden > 1 << 20 || fp.anchors.len() > 4096 {
-            return Err(invalid("layers, hidden size or anchor count out of range".into()));
+            return Err(invalid(
+                "layers, hidden size or anchor count out of range".into(),
+            ));
         }
         let k = fp.anchors.len();
-        let sketch = fp.sketch().ok_or_else(|| invalid("a vector is not valid base64".into()))?;
+        let sketch = fp
+            .sketch()
+            .ok_or_else(|| invalid("a vector is not valid base64".into()))?;
         if sketch.gram.len() != k * k.saturating_sub(1) / 2 {
             return Err(invalid("the Gram does not match the anchor count".into()));
         }
-        if sketch.projections.iter().any(|p| k == 0 || p.values.len() % k != 0) {
-            return Err(invalid("a projection does not match the anchor count".into()));
+        if sketch
+            .projections
+            .iter()
+            .any(|p| k == 0 || p.values.len() % k != 0)
+        {
+            return Err(invalid(
+                "a projection does not match the anchor count".into(),
+            ));
         }
         Ok(fp)
     }
@@ -281,9 +301,18 @@ pub fn load(path: &Path) -> Result<Vec<Fingerprint>, FingerprintError> {
 /// The fingerprints shipped with modelvet (embedded in the binary).
 pub fn shipped() -> Vec<Fingerprint> {
     [
-        ("smollm2.json", include_str!("../../../fingerprints/smollm2.json")),
-        ("qwen2.5-coder.json", include_str!("../../../fingerprints/qwen2.5-coder.json")),
-        ("gemma3.json", include_str!("../../../fingerprints/gemma3.json")),
+        (
+            "smollm2.json",
+            include_str!("../../../fingerprints/smollm2.json"),
+        ),
+        (
+            "qwen2.5-coder.json",
+            include_str!("../../../fingerprints/qwen2.5-coder.json"),
+        ),
+        (
+            "gemma3.json",
+            include_str!("../../../fingerprints/gemma3.json"),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, text)| Fingerprint::parse(text.as_bytes(), Path::new(name)).ok())

@@ -212,7 +212,8 @@ fn gather(values: &[f32], cols: usize, rows: &[usize]) -> Vec<f32> {
 /// Compares two sketches (pairwise: both from files; or a fingerprint against a model's sketch).
 pub fn compare(a: &Sketch, b: &Sketch) -> Comparison {
     // Direct: matrices of the same name and shape, sampled at the same positions.
-    let bd: HashMap<&str, &sketch::Direct> = b.direct.iter().map(|d| (d.name.as_str(), d)).collect();
+    let bd: HashMap<&str, &sketch::Direct> =
+        b.direct.iter().map(|d| (d.name.as_str(), d)).collect();
     let mut direct = Vec::new();
     let mut direct_by_layer: HashMap<usize, Vec<f64>> = HashMap::new();
     let mut all_matched = !a.direct.is_empty() && a.direct.len() == b.direct.len();
@@ -236,10 +237,15 @@ pub fn compare(a: &Sketch, b: &Sketch) -> Comparison {
     if a.layers >= 2 {
         for d in &a.direct {
             let Some(l) = layer_of(&d.name) else { continue };
-            let other = d
-                .name
-                .replacen(&format!("blk.{l}."), &format!("blk.{}.", (l + a.layers / 2) % a.layers), 1);
-            if let Some(o) = bd.get(other.as_str()).filter(|o| o.rows == d.rows && o.cols == d.cols) {
+            let other = d.name.replacen(
+                &format!("blk.{l}."),
+                &format!("blk.{}.", (l + a.layers / 2) % a.layers),
+                1,
+            );
+            if let Some(o) = bd
+                .get(other.as_str())
+                .filter(|o| o.rows == d.rows && o.cols == d.cols)
+            {
                 // Different names sample different positions: correlate values as unrelated draws.
                 if let Some(r) = pearson(&d.values, &o.values) {
                     direct_null.push(r);
@@ -255,8 +261,11 @@ pub fn compare(a: &Sketch, b: &Sketch) -> Comparison {
     let mut inv_by_layer: HashMap<usize, Vec<f64>> = HashMap::new();
     let mut inv_null = Vec::new();
     if pairs.len() >= MIN_ANCHORS && a.params.proj_cols == b.params.proj_cols {
-        let bp: HashMap<(usize, Kind), &sketch::Projection> =
-            b.projections.iter().map(|p| ((p.layer, p.kind), p)).collect();
+        let bp: HashMap<(usize, Kind), &sketch::Projection> = b
+            .projections
+            .iter()
+            .map(|p| ((p.layer, p.kind), p))
+            .collect();
         let get = |p: &sketch::Projection, anchors: usize, rows: &[usize]| {
             let c = p.values.len() / anchors.max(1);
             (c, gather(&p.values, c, rows))
@@ -433,10 +442,11 @@ impl Sketch {
 /// Mean over A's hidden dimensions of the best |correlation| with any of B's, over the shared anchors.
 fn alignment(ea: &[f32], da: usize, eb: &[f32], db: usize, pairs: &[(usize, usize)]) -> f64 {
     let n = pairs.len();
-    let column = |e: &[f32], d: usize, rows: &mut dyn Iterator<Item = usize>, c: usize| -> Vec<f32> {
-        let _ = d;
-        rows.map(|r| e[r * d + c]).collect()
-    };
+    let column =
+        |e: &[f32], d: usize, rows: &mut dyn Iterator<Item = usize>, c: usize| -> Vec<f32> {
+            let _ = d;
+            rows.map(|r| e[r * d + c]).collect()
+        };
     let standardise = |mut v: Vec<f32>| {
         let m = v.iter().sum::<f32>() / n as f32;
         v.iter_mut().for_each(|x| *x -= m);
@@ -519,7 +529,11 @@ impl WeightMatch {
 
 /// Matches the weights file at `path` against `fps`; the related matches only. A file that cannot be read
 /// as weights gives none (its header findings come from the GGUF and safetensors checks).
-pub fn identify(path: &std::path::Path, rel: &str, fps: &[fingerprint::Fingerprint]) -> Vec<WeightMatch> {
+pub fn identify(
+    path: &std::path::Path,
+    rel: &str,
+    fps: &[fingerprint::Fingerprint],
+) -> Vec<WeightMatch> {
     let Ok(w) = reader::WeightFile::open(path) else {
         return Vec::new();
     };
@@ -532,9 +546,14 @@ pub fn identify(path: &std::path::Path, rel: &str, fps: &[fingerprint::Fingerpri
 
 /// Anchors for comparing two models directly: shared regular tokens, in the seeded order.
 pub fn shared_anchors(a: &reader::WeightFile, b: &reader::WeightFile, k: usize) -> Vec<String> {
-    let in_b: std::collections::HashSet<&str> = b.vocab.iter().flatten().map(String::as_str).collect();
+    let in_b: std::collections::HashSet<&str> =
+        b.vocab.iter().flatten().map(String::as_str).collect();
     sketch::choose_anchors(
-        a.vocab.iter().flatten().map(String::as_str).filter(|t| in_b.contains(t)),
+        a.vocab
+            .iter()
+            .flatten()
+            .map(String::as_str)
+            .filter(|t| in_b.contains(t)),
         k,
     )
 }

@@ -204,15 +204,7 @@ impl WeightFile {
             }
             _ => Vec::new(),
         };
-        WeightFile::finish(
-            path,
-            vec![map],
-            tensors,
-            arch,
-            hidden,
-            layers,
-            vocab,
-        )
+        WeightFile::finish(path, vec![map], tensors, arch, hidden, layers, vocab)
     }
 
     fn open_safetensors(dir: &Path, shards: &[PathBuf]) -> Result<WeightFile, WeightError> {
@@ -333,7 +325,13 @@ impl WeightFile {
         let layers = layers.map(|l| l as usize).unwrap_or_else(|| {
             tensors
                 .keys()
-                .filter_map(|k| k.strip_prefix("blk.")?.split('.').next()?.parse::<usize>().ok())
+                .filter_map(|k| {
+                    k.strip_prefix("blk.")?
+                        .split('.')
+                        .next()?
+                        .parse::<usize>()
+                        .ok()
+                })
                 .max()
                 .map_or(0, |m| m + 1)
         });
@@ -406,7 +404,11 @@ fn tokenizer_json_vocab(v: &serde_json::Value) -> Vec<Option<String>> {
     let Some(serde_json::Value::Object(m)) = v.get("model").and_then(|m| m.get("vocab")) else {
         return Vec::new();
     };
-    let n = m.values().filter_map(|i| i.as_u64()).max().map_or(0, |m| m as usize + 1);
+    let n = m
+        .values()
+        .filter_map(|i| i.as_u64())
+        .max()
+        .map_or(0, |m| m as usize + 1);
     let mut out = vec![None; n.min(10_000_000)];
     for (tok, id) in m {
         if let Some(id) = id.as_u64().filter(|i| !added.contains(i)) {

@@ -31,7 +31,19 @@ pub struct Params {
 }
 
 /// The matrices of a transformer layer that lineage reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Q,
@@ -173,7 +185,11 @@ pub fn choose_anchors<'a>(candidates: impl Iterator<Item = &'a str>, k: usize) -
         .collect();
     keyed.sort_unstable();
     keyed.dedup_by(|a, b| a.1 == b.1);
-    keyed.into_iter().take(k).map(|(_, t)| t.to_owned()).collect()
+    keyed
+        .into_iter()
+        .take(k)
+        .map(|(_, t)| t.to_owned())
+        .collect()
 }
 
 /// Token id of each anchor in `w` (first regular token with that string).
@@ -184,7 +200,10 @@ fn anchor_ids(w: &WeightFile, anchors: &[String]) -> Vec<Option<usize>> {
             index.entry(t.as_str()).or_insert(i);
         }
     }
-    anchors.iter().map(|a| index.get(a.as_str()).copied()).collect()
+    anchors
+        .iter()
+        .map(|a| index.get(a.as_str()).copied())
+        .collect()
 }
 
 /// One pass over `w`: samples for `params` through `anchors`.
@@ -282,7 +301,11 @@ fn project(
         if t.rows != d {
             return None;
         }
-        let cols = pick(&format!("modelvet-proj-v1:{}:{}", kind.name(), t.cols), t.cols, s);
+        let cols = pick(
+            &format!("modelvet-proj-v1:{}:{}", kind.name(), t.cols),
+            t.cols,
+            s,
+        );
         let mut p = vec![0f64; k * cols.len()];
         let mut wc = vec![0f32; cols.len()];
         for r in 0..t.rows {
@@ -308,7 +331,11 @@ fn project(
         if t.cols != d {
             return None;
         }
-        let rows = pick(&format!("modelvet-proj-v1:{}:{}", kind.name(), t.rows), t.rows, s);
+        let rows = pick(
+            &format!("modelvet-proj-v1:{}:{}", kind.name(), t.rows),
+            t.rows,
+            s,
+        );
         let mut p = vec![0f32; k * rows.len()];
         for (j, &r) in rows.iter().enumerate() {
             w.row(t, r, buf, scratch);
