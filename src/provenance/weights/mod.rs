@@ -314,7 +314,7 @@ pub fn compare(a: &Sketch, b: &Sketch) -> Comparison {
         (!v.is_empty()).then(|| Null {
             source: format!(
                 "{what}: layer i of one model against layer i+{} of the other ({} pairs of unrelated \
-                 matrices of the same shape, from these two files)",
+                 matrices of the same shape, from the two models compared)",
                 a.layers / 2,
                 v.len()
             ),
