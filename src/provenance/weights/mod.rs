@@ -24,6 +24,7 @@ use std::collections::HashMap;
 /// The conclusion of a comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(rename = "WeightVerdict")]
 pub enum Verdict {
     /// The same weights, up to quantization: every matrix matches at ≥ `SAME` correlation.
     SameWeights,
