@@ -180,7 +180,12 @@ pub fn pearson(a: &[f32], b: &[f32]) -> Option<f64> {
         saa += (x - ma) * (x - ma);
         sbb += (y - mb) * (y - mb);
     }
-    (saa > 0.0 && sbb > 0.0).then(|| sab / (saa * sbb).sqrt())
+    // A constant vector leaves only rounding error after centring: no variance, no correlation.
+    let (ra, rb) = pairs
+        .iter()
+        .fold((0.0, 0.0), |(sa, sb), (x, y)| (sa + x * x, sb + y * y));
+    (saa > 1e-12 * ra && sbb > 1e-12 * rb && saa > 0.0 && sbb > 0.0)
+        .then(|| sab / (saa * sbb).sqrt())
 }
 
 /// Rows of `s`'s projection values for the anchors shared with `other`, in `other`'s anchor order when
@@ -567,4 +572,61 @@ pub fn compare_files(a: &reader::WeightFile, b: &reader::WeightFile, params: Par
         || sketch::sketch(b, params, &anchors, true),
     );
     compare(&sa, &sb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fingerprint::{Fingerprint, Packed};
+    use super::*;
+
+    #[test]
+    fn pearson_is_centred_and_ignores_missing_values() {
+        // Uncentred these two are nearly parallel (cosine ≈ 0.99); centred they are anti-correlated.
+        let a: Vec<f32> = (0..16).map(|i| 10.0 + (i % 2) as f32).collect();
+        let b: Vec<f32> = (0..16).map(|i| 10.0 + ((i + 1) % 2) as f32).collect();
+        assert!((pearson(&a, &b).unwrap() + 1.0).abs() < 1e-9);
+        let mut c = a.clone();
+        c[3] = f32::NAN;
+        assert!((pearson(&a, &c).unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!(pearson(&a[..4], &b[..4]), None);
+        assert_eq!(pearson(&[1.0; 10], &[2.0; 10]), None);
+    }
+
+    #[test]
+    fn picks_are_seeded_distinct_and_in_range() {
+        let p = sketch::pick("x", 1000, 50);
+        assert_eq!(p, sketch::pick("x", 1000, 50));
+        assert_ne!(p, sketch::pick("y", 1000, 50));
+        assert_eq!(p.len(), 50);
+        assert!(p.windows(2).all(|w| w[0] < w[1]) && p[49] < 1000);
+        assert_eq!(sketch::pick("x", 5, 50), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn packed_vectors_round_trip_within_a_step_and_keep_missing_values() {
+        let v = vec![0.5, -1.0, f32::NAN, 0.25, 0.0];
+        let back = Packed::pack(&v).unpack().unwrap();
+        assert!(back[2].is_nan());
+        for (x, y) in v.iter().zip(&back).filter(|(x, _)| x.is_finite()) {
+            assert!((x - y).abs() <= 1.0 / 127.0, "{x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn a_fingerprint_with_absurd_sizes_or_another_version_is_refused() {
+        let p = std::path::Path::new("fp.json");
+        let base = r#"{"format":"modelvet-weight-fingerprint","version":1,"family":"x","model":"m","arch":"llama","hidden":8,"layers":LAYERS,"anchors":[],"gram":{"scale":1.0,"data":""},"direct":[],"projections":[]}"#;
+        assert!(Fingerprint::parse(base.replace("LAYERS", "2").as_bytes(), p).is_ok());
+        let e =
+            Fingerprint::parse(base.replace("LAYERS", "1000000000000").as_bytes(), p).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        let e = Fingerprint::parse(
+            base.replace("LAYERS", "2")
+                .replace("\"version\":1", "\"version\":2")
+                .as_bytes(),
+            p,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("version 2"), "{e}");
+    }
 }

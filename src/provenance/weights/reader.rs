@@ -156,10 +156,16 @@ impl WeightFile {
                 continue;
             };
             let Some(&ne0) = t.dims.first() else { continue };
-            let rows: u64 = t.dims.iter().skip(1).product();
-            let (Some(len), Ok(cols), Ok(rows)) =
-                (t.byte_len(), usize::try_from(ne0), usize::try_from(rows))
-            else {
+            let rows = t
+                .dims
+                .iter()
+                .skip(1)
+                .try_fold(1u64, |a, &d| a.checked_mul(d));
+            let (Some(len), Ok(cols), Some(Ok(rows))) = (
+                t.byte_len(),
+                usize::try_from(ne0),
+                rows.map(usize::try_from),
+            ) else {
                 continue;
             };
             let start = g.data_offset.checked_add(t.offset);
@@ -260,12 +266,17 @@ impl WeightFile {
                 let (Some(&cols), [a, b]) = (shape.last(), offs.as_slice()) else {
                     continue;
                 };
-                let rows: u64 = shape.iter().rev().skip(1).product();
+                let rows = shape
+                    .iter()
+                    .rev()
+                    .skip(1)
+                    .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+                    .unwrap_or(u64::MAX);
                 let elem = if storage == Storage::F32 { 4 } else { 2 };
-                let start = 8 + n + a;
+                let start = (8 + n).saturating_add(*a);
                 if b < a
                     || b - a != rows.saturating_mul(cols).saturating_mul(elem)
-                    || 8 + n + b > map.len() as u64
+                    || (8 + n).saturating_add(*b) > map.len() as u64
                     || rows == 0
                     || cols == 0
                 {
