@@ -192,7 +192,7 @@ pub fn pearson(a: &[f32], b: &[f32]) -> Option<f64> {
 /// both have them; `(index in a, index in b)` pairs.
 fn shared_anchor_pairs(a: &Sketch, b: &Sketch) -> Vec<(usize, usize)> {
     let present = |s: &Sketch, i: usize| match &s.embeddings {
-        Some(e) => !e[i * s.hidden.max(1)].is_nan(),
+        Some(e) => e.get(i * s.hidden_of(e)).is_some_and(|v| !v.is_nan()),
         None => true,
     };
     let bi: HashMap<&str, usize> = b
