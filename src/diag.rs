@@ -186,6 +186,9 @@ codes! {
     LineageUndeclared = "lineage-undeclared", Warning;
     /// The declared base model belongs to a different family than the tokenizer evidence shows.
     LineageConflict = "lineage-conflict", Warning;
+    /// The weights derive from (or are) a fingerprinted family that nothing in the card or metadata names:
+    /// a fine-tune, merge or re-upload passed off as new. Evidence: `lineage.weights`.
+    LineageWeightsUndeclared = "lineage-weights-undeclared", Warning;
 }
 
 impl fmt::Display for Code {

@@ -12,6 +12,7 @@ mod gate;
 mod hostile;
 mod hub_cache;
 mod layers;
+mod lineage;
 mod lock;
 mod machine_reports;
 mod probe_cli;

@@ -62,6 +62,8 @@ pub struct Options<'a> {
     pub hash_progress: bool,
     /// A judge model's second opinion on every answer, once the probes are done.
     pub judge: Option<Judge<'a>>,
+    /// Weight fingerprints to match besides the shipped ones.
+    pub fingerprints: Vec<crate::provenance::weights::fingerprint::Fingerprint>,
 }
 
 /// Opens a judge's engine, with the judge's reference for the record; `Err` says why it cannot.
@@ -118,6 +120,7 @@ pub fn run<P: Progress>(
     let started = Instant::now();
     let inspect_opts = InspectOptions {
         progress: options.hash_progress,
+        fingerprints: options.fingerprints.clone(),
     };
     // A served model: provenance runs on the weights when given, else records that nothing was inspected.
     let (provenance, model, endpoint) = match subject {

@@ -40,6 +40,10 @@ pub struct AuditArgs {
     pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub gate_with: super::gate::GateWith,
+    /// Weight fingerprints to match besides the shipped ones: a file from `modelvet fingerprint`, or a
+    /// folder of them (repeatable).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub families: Vec<PathBuf>,
 }
 
 pub use crate::audit::{AUDIT_JSON, BOM_JSON, INDEX_HTML, JUNIT_XML};
@@ -94,6 +98,10 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             },
         },
     };
+    let mut fingerprints = Vec::new();
+    for f in &args.families {
+        fingerprints.extend(crate::provenance::weights::fingerprint::load(f)?);
+    }
     let options = audit::Options {
         behavior,
         gate: policy
@@ -112,6 +120,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
             journal: judge_journal.clone(),
             resume: args.resume,
         }),
+        fingerprints,
     };
     let mut bar = Bar::new(progress);
     let asked = matches!(options.behavior, Behavior::Probe { .. });

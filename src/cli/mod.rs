@@ -8,6 +8,7 @@ mod audit;
 mod gate;
 mod generate;
 mod judge;
+mod lineage;
 mod lock;
 mod probe;
 mod provenance;
@@ -88,6 +89,10 @@ pub enum Command {
     Diff(gate::DiffArgs),
     /// Write a commented default policy for `modelvet gate`.
     InitPolicy(gate::InitPolicyArgs),
+    /// Are these two models' weights related? same weights / derived / unrelated / inconclusive, with the evidence.
+    Lineage(lineage::LineageArgs),
+    /// Write a compact weight fingerprint of a model (≤ 64 KB) that recognises its derivatives.
+    Fingerprint(lineage::FingerprintArgs),
     /// (maintainers) Print the lineage-table entry for a real model; see scripts/gen-families.sh.
     #[command(hide = true)]
     FamilyEntry(provenance::FamilyEntryArgs),
@@ -189,5 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Diff(args) => gate::run_diff(args),
         Command::InitPolicy(args) => gate::run_init_policy(args),
         Command::FamilyEntry(args) => provenance::family_entry(args),
+        Command::Lineage(args) => lineage::run_lineage(args),
+        Command::Fingerprint(args) => lineage::run_fingerprint(args),
     }
 }

@@ -20,6 +20,10 @@ pub struct Args {
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value_t = FailLevel::Error)]
     pub fail_level: FailLevel,
+    /// Weight fingerprints to match besides the shipped ones: a file from `modelvet fingerprint`, or a
+    /// folder of them (repeatable).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub families: Vec<PathBuf>,
 }
 
 /// The severity from which findings fail the command.
@@ -46,7 +50,17 @@ impl FailLevel {
 
 pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     let model = args.model.resolve()?;
-    let record = inspect(&model, &InspectOptions { progress });
+    let mut fingerprints = Vec::new();
+    for f in &args.families {
+        fingerprints.extend(crate::provenance::weights::fingerprint::load(f)?);
+    }
+    let record = inspect(
+        &model,
+        &InspectOptions {
+            progress,
+            fingerprints,
+        },
+    );
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&record)? + "\n",
         Format::Human => render(&record),
@@ -77,7 +91,13 @@ pub struct FamilyEntryArgs {
 /// Prints one `families.json` entry built from a real model's files.
 pub fn family_entry(args: FamilyEntryArgs) -> anyhow::Result<Status> {
     let model = args.model.resolve()?;
-    let record = inspect(&model, &InspectOptions { progress: false });
+    let record = inspect(
+        &model,
+        &InspectOptions {
+            progress: false,
+            fingerprints: Vec::new(),
+        },
+    );
     let fp =
         record.lineage.tokenizers.first().ok_or_else(|| {
             anyhow::anyhow!("`{}` has no tokenizer to fingerprint", args.model.model)

@@ -37,6 +37,16 @@ pub struct Policy {
     pub findings: Option<FindingsPolicy>,
     pub behavior: Option<BehaviorPolicy>,
     pub baseline: Option<BaselinePolicy>,
+    pub lineage: Option<LineagePolicy>,
+}
+
+/// Rules on where the weights come from, read from `lineage.weights` (weight fingerprints).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LineagePolicy {
+    /// The weights must be, or derive from, one of these families (fingerprint family names).
+    pub require_base: Vec<String>,
+    /// The weights must not be, nor derive from, any of these families.
+    pub deny_base: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,7 +284,10 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
             .filter(|l| {
-                l.starts_with(' ') || l.starts_with("behavior:") || l.starts_with("baseline:")
+                l.starts_with(' ')
+                    || l.starts_with("behavior:")
+                    || l.starts_with("baseline:")
+                    || l.starts_with("lineage:")
             })
             .map(|l| format!("{l}\n"))
             .collect();
@@ -287,5 +300,10 @@ mod tests {
         assert_eq!(b.max_selectivity.unwrap().rule, Bound::Point);
         assert_eq!(b.min_stance_margin.unwrap().value, -0.5);
         assert_eq!(p.baseline.unwrap().max_flips_to_censored, Some(0));
+        let l = p.lineage.unwrap();
+        assert_eq!(
+            (l.require_base, l.deny_base),
+            (vec!["SmolLM2".to_owned()], vec!["Qwen2.5-Coder".to_owned()])
+        );
     }
 }

@@ -11,7 +11,7 @@
 use super::raw::{join, Cx};
 use super::{
     Allowed, BaselinePolicy, BehaviorPolicy, Bound, FindingsPolicy, IntegrityPolicy, LicensePolicy,
-    Limit, MaxRate, Per, Policy, RateOf, POLICY_VERSION,
+    Limit, LineagePolicy, MaxRate, Per, Policy, RateOf, POLICY_VERSION,
 };
 use crate::diag::{Code, Severity};
 use crate::probe::detect::Verdict;
@@ -19,13 +19,14 @@ use crate::probe::suite::did_you_mean;
 use serde_yaml::{Mapping, Value};
 use std::path::PathBuf;
 
-const TOP_KEYS: [&str; 6] = [
+const TOP_KEYS: [&str; 7] = [
     "version",
     "license",
     "integrity",
     "findings",
     "behavior",
     "baseline",
+    "lineage",
 ];
 
 impl Cx<'_> {
@@ -52,6 +53,7 @@ impl Cx<'_> {
             findings: top.get("findings").map(|v| self.findings(v)),
             behavior: top.get("behavior").map(|v| self.behavior(v)),
             baseline: top.get("baseline").map(|v| self.baseline(v)),
+            lineage: top.get("lineage").map(|v| self.lineage(v)),
         }
     }
 
@@ -453,6 +455,43 @@ impl Cx<'_> {
                 rule: rule?,
             },
         })
+    }
+
+    fn lineage(&mut self, v: &Value) -> LineagePolicy {
+        let mut p = LineagePolicy::default();
+        let Some(m) = self.map(v, "lineage", &["require_base", "deny_base"]) else {
+            return p;
+        };
+        if let Some(v) = m.get("require_base") {
+            p.require_base = self.strings(v, "lineage.require_base");
+        }
+        if let Some(v) = m.get("deny_base") {
+            p.deny_base = self.strings(v, "lineage.deny_base");
+        }
+        for (list, path) in [
+            (&p.require_base, "lineage.require_base"),
+            (&p.deny_base, "lineage.deny_base"),
+        ] {
+            for (i, name) in list.iter().enumerate() {
+                if name.trim().is_empty() {
+                    self.err(
+                        &format!("{path}[{i}]"),
+                        format!("`{path}` names an empty family"),
+                        None,
+                    );
+                }
+            }
+        }
+        for (i, name) in p.deny_base.iter().enumerate() {
+            if p.require_base.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                self.err(
+                    &format!("lineage.deny_base[{i}]"),
+                    format!("`{name}` is both required and denied"),
+                    None,
+                );
+            }
+        }
+        p
     }
 
     fn baseline(&mut self, v: &Value) -> BaselinePolicy {

@@ -419,6 +419,44 @@ pub struct Lineage {
     pub tokenizers: Vec<TokenizerFingerprint>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<FamilyMatch>,
+    /// Weight fingerprints the weights match (same weights or derived), with their evidence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<crate::provenance::weights::WeightMatch>,
+}
+
+/// A weight match whose family nothing declares is `lineage-weights-undeclared`. A fingerprint's keywords
+/// (else its family name) are looked for in the declared base models, names and organisations.
+pub fn judge_weights(
+    lineage: &Lineage,
+    fps: &[crate::provenance::weights::fingerprint::Fingerprint],
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &lineage.weights {
+        if !seen.insert(m.family.clone()) {
+            continue;
+        }
+        let keywords = fps
+            .iter()
+            .find(|f| f.family == m.family)
+            .map(|f| f.keywords.clone())
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| vec![m.family.clone()]);
+        let (_, anywhere) = lineage.declared.mentions(&keywords);
+        if !anywhere {
+            out.push(
+                Finding::new(
+                    Code::LineageWeightsUndeclared,
+                    format!(
+                        "{}, but no base model, name or organisation in the card or metadata mentions {}",
+                        m.statement, m.family
+                    ),
+                )
+                .in_file(&m.source),
+            );
+        }
+    }
+    out
 }
 
 /// Compares evidence with declarations: a matched family that nothing names is `lineage-undeclared`; a

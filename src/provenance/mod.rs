@@ -14,6 +14,7 @@ pub mod license;
 pub mod lineage;
 pub mod pickle;
 pub mod safetensors;
+pub mod weights;
 
 use crate::diag::{Code, Finding, Severity};
 use crate::model::{ModelFile, ResolvedModel, Source};
@@ -205,6 +206,8 @@ impl Provenance {
 pub struct InspectOptions {
     /// Draw a progress bar on stderr when hashing takes over a second.
     pub progress: bool,
+    /// Weight fingerprints to match besides the shipped ones (`--families`).
+    pub fingerprints: Vec<weights::fingerprint::Fingerprint>,
 }
 
 /// Largest license text read.
@@ -418,6 +421,25 @@ pub fn inspect(model: &ResolvedModel, opts: &InspectOptions) -> Provenance {
             .extend(lineage::match_template(&t.sha256, &t.source, table));
     }
     findings.extend(lineage::judge(&record.lineage, table));
+    // Weight lineage: each weights file (the first shard of a safetensors set stands for the folder).
+    let mut fps = weights::fingerprint::shipped();
+    fps.extend(opts.fingerprints.iter().cloned());
+    let weights_file = model
+        .files
+        .iter()
+        .find(|f| FileKind::of(&f.rel) == FileKind::Gguf)
+        .map(|f| (f.path.clone(), f.rel.clone()))
+        .or_else(|| {
+            model
+                .files
+                .iter()
+                .find(|f| FileKind::of(&f.rel) == FileKind::Safetensors)
+                .map(|f| (model.root.clone(), f.rel.clone()))
+        });
+    if let Some((path, rel)) = weights_file {
+        record.lineage.weights = weights::identify(&path, &rel, &fps);
+    }
+    findings.extend(lineage::judge_weights(&record.lineage, &fps));
 
     findings.sort_by(|a, b| {
         b.severity

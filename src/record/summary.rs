@@ -296,6 +296,13 @@ pub fn summarize(
             format!("Lineage evidence: {}.", m.statement),
         );
     }
+    for m in prov.lineage.weights.iter().take(1) {
+        point(
+            Level::Note,
+            "lineage",
+            format!("Weight evidence: {}.", m.statement),
+        );
+    }
 
     // Behavior.
     let behavior = run.map(|run| behavior_summary(run, &mut point));

@@ -270,6 +270,12 @@ fn pedigree(audit: &Audit) -> Option<Value> {
             m.evidence, m.source, m.statement
         ));
     }
+    for w in &lineage.weights {
+        notes.push(format!(
+            "Weight evidence (from `{}`): {}. {}.",
+            w.source, w.statement, w.reason
+        ));
+    }
     if !notes.is_empty() {
         p.insert("notes".into(), notes.join("\n").into());
     }
@@ -354,6 +360,19 @@ fn model_properties(audit: &Audit) -> Vec<Value> {
         v.push(prop(
             &format!("modelvet:lineage:{}", m.evidence),
             format!("{} ({}, {})", m.family, m.organization, m.level),
+        ));
+    }
+    for w in &prov.lineage.weights {
+        v.push(prop(
+            "modelvet:lineage:weights",
+            format!(
+                "{} ({}, {} score {:.3}, null median {:.3})",
+                w.family,
+                w.verdict.label(),
+                w.method,
+                w.score,
+                w.null.as_ref().map_or(0.0, |n| n.median)
+            ),
         ));
     }
     match &audit.behavior {

@@ -71,6 +71,7 @@ pub fn evaluate(policy: &Policy, audit: &Audit, inputs: &Inputs) -> GateReport {
     findings(policy, audit, &mut out);
     behavior::rules(policy, audit, &mut out);
     baseline(policy, audit, inputs, &mut out);
+    lineage(policy, audit, &mut out);
     GateReport {
         policy: policy.file.clone(),
         passed: out.0.iter().all(|r| r.passed),
@@ -79,6 +80,55 @@ pub fn evaluate(policy: &Policy, audit: &Audit, inputs: &Inputs) -> GateReport {
             .map(|b| format!("{} ({})", b.summary.reference, b.provenance.root_digest)),
         lock: inputs.lock.map(|(name, _)| name.to_owned()),
         rules: out.0,
+    }
+}
+
+/// `lineage.require_base` / `lineage.deny_base`, on the weight fingerprints that matched (same weights or
+/// derived). Family names compare without regard to case.
+fn lineage(policy: &Policy, audit: &Audit, out: &mut Out) {
+    let Some(p) = &policy.lineage else { return };
+    let matches = &audit.provenance.lineage.weights;
+    let evidence = |names: &[String]| -> Vec<String> {
+        let mut ev: Vec<String> = matches
+            .iter()
+            .filter(|m| names.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(&m.family)))
+            .map(|m| format!("`{}`: {}", m.source, m.statement))
+            .collect();
+        if matches.is_empty() {
+            ev.push("no weight fingerprint matched these weights".into());
+        }
+        ev
+    };
+    let hit = |names: &[String]| {
+        matches
+            .iter()
+            .any(|m| m.verdict.related() && names.iter().any(|n| n.eq_ignore_ascii_case(&m.family)))
+    };
+    if !p.require_base.is_empty() {
+        out.push(
+            "lineage.require_base",
+            format!(
+                "the weights must derive from one of: {}",
+                p.require_base.join(", ")
+            ),
+            hit(&p.require_base),
+            evidence(&[]),
+        );
+    }
+    if !p.deny_base.is_empty() {
+        let mut ev = evidence(&p.deny_base);
+        if ev.is_empty() {
+            ev.push(format!("no match with {}", p.deny_base.join(", ")));
+        }
+        out.push(
+            "lineage.deny_base",
+            format!(
+                "the weights must not derive from: {}",
+                p.deny_base.join(", ")
+            ),
+            !hit(&p.deny_base),
+            ev,
+        );
     }
 }
 

@@ -22,7 +22,59 @@ pub struct ProvenanceView {
     pub declared_base_models: Vec<String>,
     pub declared_relation: Option<String>,
     pub matches: Vec<crate::provenance::lineage::FamilyMatch>,
+    /// Weight fingerprints the weights matched, with their evidence.
+    pub weights: Vec<WeightView>,
     pub obligations: Vec<crate::provenance::license::Obligations>,
+}
+
+/// One weight-fingerprint match as the HTML shows it: numbers already formatted.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightView {
+    pub family: String,
+    pub source: String,
+    pub verdict: &'static str,
+    pub score: String,
+    pub method: String,
+    pub direct: String,
+    pub invariant: String,
+    pub embedding: String,
+    pub null: String,
+    pub reason: String,
+}
+
+impl WeightView {
+    fn of(m: &crate::provenance::weights::WeightMatch) -> WeightView {
+        let measure = |m: &Option<crate::provenance::weights::Measure>| {
+            m.as_ref().map_or_else(
+                || "not comparable".to_owned(),
+                |m| {
+                    format!(
+                        "median {:.3} (min {:.3}) over {}",
+                        m.median, m.min, m.compared
+                    )
+                },
+            )
+        };
+        WeightView {
+            family: m.family.clone(),
+            source: m.source.clone(),
+            verdict: m.verdict.label(),
+            score: format!("{:.3}", m.score),
+            method: m.method.clone(),
+            direct: measure(&m.direct),
+            invariant: measure(&m.invariant),
+            embedding: format!(
+                "{} shared anchors, Gram {}",
+                m.embedding.shared_anchors,
+                m.embedding.gram.map_or("–".into(), |g| format!("{g:.3}"))
+            ),
+            null: m.null.as_ref().map_or_else(
+                || "none (no two layers of the same shape)".to_owned(),
+                |n| format!("median {:.3}, max {:.3}: {}", n.median, n.max, n.source),
+            ),
+            reason: m.reason.clone(),
+        }
+    }
 }
 
 /// A model card's front matter.
@@ -81,6 +133,7 @@ impl ProvenanceView {
             declared_base_models: d.base_models.clone(),
             declared_relation: d.relation.clone(),
             matches: p.lineage.matches.clone(),
+            weights: p.lineage.weights.iter().map(WeightView::of).collect(),
             obligations: p.license.obligations.clone(),
         }
     }
