@@ -497,9 +497,20 @@ fn batched_requests_get_the_same_answers_as_one_at_a_time() {
             assert_eq!(a.ids, b.ids, "{arch:?} request {i}");
             assert_eq!(a.text, b.text, "{arch:?} request {i}");
             assert_eq!(a.stop, b.stop, "{arch:?} request {i}");
-            assert_eq!(a.cached_tokens, b.cached_tokens, "{arch:?} request {i}");
             stopped += usize::from(b.stop == StopReason::Callback);
         }
+        // The shared head is computed once in each mode, by whichever request reaches it first (in the
+        // batch, that depends on thread scheduling): the same counts of cached tokens, in any order.
+        let cached = |gens: Vec<usize>| {
+            let mut v = gens;
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(
+            cached(alone.iter().map(|a| a.cached_tokens).collect()),
+            cached(batched.iter().flatten().map(|b| b.cached_tokens).collect()),
+            "{arch:?}"
+        );
         assert!(
             stopped >= 2,
             "{arch:?}: the callbacks stopped some requests early"
