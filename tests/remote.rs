@@ -448,3 +448,38 @@ fn an_audit_through_an_endpoint_without_weights_says_first_that_they_were_not_ve
     assert_eq!(a["behavior"]["model"]["weights_verified"], false);
     assert_eq!(a["provenance"]["model"]["source"]["kind"], "endpoint");
 }
+
+#[test]
+fn a_served_judge_gives_second_opinions_through_the_endpoint_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = Server::llama(dir.path(), free_port()) else {
+        return;
+    };
+    let run = crate::judge_real::sub_run(dir.path(), 3);
+    let out = dir.path().join("judged.json");
+    let r = modelvet(&[
+        "reclassify",
+        run.to_str().unwrap(),
+        "--judge-endpoint",
+        &server.url(),
+        "--judge-model",
+        "smollm2",
+        "--judge-concurrency",
+        "2",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rec = record(&out);
+    assert_eq!(rec["judge"]["engine"]["backend"], "remote-openai");
+    assert_eq!(
+        rec["judge"]["model"]["reference"],
+        format!("endpoint:{}#smollm2", server.url())
+    );
+    assert_eq!(rec["judge"]["judged"], 3);
+    for x in rec["results"].as_array().unwrap() {
+        assert!(x["judge"]["reply"].is_string(), "{x}");
+    }
+    // One request per answer (and the connection's own check).
+    assert!(server.chat_requests() >= 3, "{}", server.chat_requests());
+}

@@ -11,6 +11,7 @@ mod engine_real;
 mod gate;
 mod hostile;
 mod hub_cache;
+mod judge_real;
 mod layers;
 mod lineage;
 mod lock;
