@@ -1,0 +1,555 @@
+//! AVX2 + FMA (+ F16C for the block scales) kernels after ggml's `ggml_vec_dot_q4_1_q8_1`,
+//! `…q5_0_q8_0` and `…q8_0_q8_0`.
+use super::{KBlock, Q8Block, Q8KBlock};
+use std::arch::x86_64::*;
+
+/// The 4 f16 at `p` (8 bytes, all inside the block) widened. Why not a 16-bit load: LLVM compiles
+/// `_mm_loadu_si16` (or a zero-extended `movd`) feeding `vcvtph2ps` to a `vpinsrw` that merges into
+/// whatever register it picks, in the two-row kernels an accumulator: each block's scale then
+/// waited for the previous block's sum, a chain that made them over twice as slow as one row at a
+/// time. LLVM narrows any load whose other lanes go unused, so an empty `asm` block takes the
+/// whole 64-bit load as its operand: it then stays a `vmovq`, which writes the whole register.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn halves(p: *const u8) -> __m128 {
+    let mut v = _mm_loadl_epi64(p as *const __m128i);
+    std::arch::asm!("/* {0} */", inout(xmm_reg) v, options(pure, nomem, nostack, preserves_flags));
+    _mm_cvtph_ps(v)
+}
+
+/// `d·b.d` broadcast, for a block whose first two bytes are its f16 scale `d`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scale(blk: *const u8, b: &Q8Block) -> __m256 {
+    let d = halves(blk);
+    _mm256_broadcastss_ps(_mm_mul_ss(d, _mm_load_ss(&b.d)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum(x: __m256) -> f32 {
+    let r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    let r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    _mm_cvtss_f32(r)
+}
+
+/// 16 bytes of nibbles as 32 bytes: low nibbles in lanes 0..16, high nibbles in lanes 16..32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn nibbles(p: *const u8) -> __m256i {
+    let tmp = _mm_loadu_si128(p as *const __m128i);
+    let both = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// Signed i8 × i8 pair sums as 8 f32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
+    let ax = _mm256_sign_epi8(x, x);
+    let sy = _mm256_sign_epi8(y, x);
+    let dot = _mm256_maddubs_epi16(ax, sy);
+    _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
+}
+
+/// `[d·b.d, m·b.s, …]` for a block whose first four bytes are the f16 pair (d, m): one F16C
+/// conversion from a plain 32-bit load (no merge into a live register, which would chain blocks).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scales(blk: *const u8, b: &Q8Block) -> __m128 {
+    let dm = halves(blk);
+    let ds = _mm_castpd_ps(_mm_load_sd(&b.d as *const f32 as *const f64));
+    _mm_mul_ps(dm, ds)
+}
+
+/// The 32 bits at `p` as 32 bytes of 0xFF (bit set) or 0x00.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn bits(p: *const u8) -> __m256i {
+    let x32 = (p as *const u32).read_unaligned();
+    let shuf = _mm256_set_epi64x(
+        0x0303030303030303,
+        0x0202020202020202,
+        0x0101010101010101,
+        0x0000000000000000,
+    );
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(x32 as i32), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe_u64 as i64));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q4_1(blk: *const u8, b: &Q8Block, acc: &mut __m256, off: &mut __m128) {
+    let sc = scales(blk, b);
+    // Lane 1 sums the offset terms m·s; lane 0 is unused.
+    *off = _mm_add_ps(*off, sc);
+    let qx = nibbles(blk.add(4));
+    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+    // Weights are unsigned 0..15: one maddubs, no sign trick.
+    let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), _mm256_set1_epi16(1));
+    *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(dot), *acc);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q5_0(blk: *const u8, b: &Q8Block, acc: &mut __m256, _: &mut __m128) {
+    let d = scale(blk, b);
+    let qx = nibbles(blk.add(6));
+    // value = nibble | bit4 − 16: where the high bit is clear, the byte is nibble − 16 = nibble | 0xF0.
+    let hi = _mm256_andnot_si256(bits(blk.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
+    let qx = _mm256_or_si256(qx, hi);
+    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+    *acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), *acc);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q8_0(blk: *const u8, b: &Q8Block, acc: &mut __m256, _: &mut __m128) {
+    let d = scale(blk, b);
+    let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+    *acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), *acc);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish(acc: __m256, off: __m128) -> f32 {
+    hsum(acc) + _mm_cvtss_f32(_mm_movehdup_ps(off))
+}
+
+/// A kernel over one weight row from the step that adds one block.
+macro_rules! rows {
+    ($one:ident, $step:ident, $bytes:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $one(w: &[u8], a: &[Q8Block]) -> f32 {
+            assert!(w.len() >= a.len() * $bytes);
+            let (mut acc, mut off) = (_mm256_setzero_ps(), _mm_setzero_ps());
+            for (i, b) in a.iter().enumerate() {
+                $step(w.as_ptr().add(i * $bytes), b, &mut acc, &mut off);
+            }
+            finish(acc, off)
+        }
+    };
+}
+
+/// Q4_1 blocks unpacked once for a product over several activation rows: 32 bytes (0..15) and the
+/// f32 pair (d, m) per block, converted exactly as [`step_q4_1`] converts them.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q4_1(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 20);
+    for (i, sc) in s.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 20);
+        let mut dm = [0f32; 4];
+        _mm_storeu_ps(dm.as_mut_ptr(), halves(blk));
+        *sc = [dm[0], dm[1]];
+        _mm256_storeu_si256(
+            q.as_mut_ptr().add(i * 32) as *mut __m256i,
+            nibbles(blk.add(4)),
+        );
+    }
+}
+
+/// Q5_0 blocks unpacked once: 32 signed bytes (−16..15) and the f32 scale per block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q5_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 22);
+    for (i, sc) in s.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 22);
+        *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
+        let hi = _mm256_andnot_si256(bits(blk.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
+        let qx = _mm256_or_si256(nibbles(blk.add(6)), hi);
+        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
+    }
+}
+
+/// [`q4_1`] on an unpacked row: the same operations in the same order, so the same bits.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_unpacked_q4_1(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 {
+    assert!(s.len() >= a.len() && q.len() >= a.len() * 32);
+    let (mut acc, mut off) = (_mm256_setzero_ps(), _mm_setzero_ps());
+    for (i, b) in a.iter().enumerate() {
+        let dm = _mm_castpd_ps(_mm_load_sd(s.as_ptr().add(i) as *const f64));
+        let ds = _mm_castpd_ps(_mm_load_sd(&b.d as *const f32 as *const f64));
+        let sc = _mm_mul_ps(dm, ds);
+        off = _mm_add_ps(off, sc);
+        let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
+        let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+        let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(dot), acc);
+    }
+    finish(acc, off)
+}
+
+/// [`q5_0`] on an unpacked row: the same operations in the same order, so the same bits.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_unpacked_signed(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 {
+    assert!(s.len() >= a.len() && q.len() >= a.len() * 32);
+    let (mut acc, off) = (_mm256_setzero_ps(), _mm_setzero_ps());
+    for (i, b) in a.iter().enumerate() {
+        let d = _mm256_broadcastss_ps(_mm_mul_ss(_mm_load_ss(&s[i][0]), _mm_load_ss(&b.d)));
+        let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
+        let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), acc);
+    }
+    finish(acc, off)
+}
+
+rows!(q4_1, step_q4_1, 20);
+rows!(q5_0, step_q5_0, 22);
+rows!(q8_0, step_q8_0, 34);
+
+// ---- k-quants, after ggml's `ggml_vec_dot_q4_K_q8_K`, `…q5_K_q8_K` and `…q6_K_q8_K` ----
+
+/// ggml's Q4_K/Q5_K scale unpacking: the 12 scale bytes as 8 scales (bytes 0..8) and 8 minimums
+/// (bytes 8..16), 6 bits each.
+#[inline]
+fn scales_k4(p: *const u8) -> [u32; 4] {
+    const M1: u32 = 0x3f3f3f3f;
+    const M2: u32 = 0x0f0f0f0f;
+    const M3: u32 = 0x03030303;
+    let u = |i: usize| unsafe { (p.add(4 * i) as *const u32).read_unaligned() };
+    let (u0, u1, u2) = (u(0), u(1), u(2));
+    [
+        u0 & M1,
+        (u2 & M2) | (((u0 >> 6) & M3) << 4),
+        u1 & M1,
+        ((u2 >> 4) & M2) | (((u1 >> 6) & M3) << 4),
+    ]
+}
+
+/// The 8 scales (each in every lane of 16 i16 is what `scale_at` picks from) and the 8 minimums.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn k4_scales_mins(blk: *const u8) -> (__m256i, __m128i) {
+    let u = scales_k4(blk.add(4));
+    let ms = _mm256_cvtepu8_epi16(_mm_set_epi32(
+        u[3] as i32,
+        u[2] as i32,
+        u[1] as i32,
+        u[0] as i32,
+    ));
+    let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(ms));
+    (scales, _mm256_extracti128_si256(ms, 1))
+}
+
+/// i16 element `g` of each 128-bit half of `scales`, in all 16 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scale_at(scales: __m256i, g: usize) -> __m256i {
+    let pair = (((2 * g + 1) << 8) | (2 * g)) as i16;
+    _mm256_shuffle_epi8(scales, _mm256_set1_epi16(pair))
+}
+
+/// The minimums' integer term: `min[g] · (sum of the 32 activations of group g)`, in 4 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn mins_term(mins: __m128i, b: &Q8KBlock) -> __m128i {
+    let bs = _mm256_loadu_si256(b.bsums.as_ptr() as *const __m256i);
+    let sums = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    _mm_madd_epi16(mins, sums)
+}
+
+/// The float part of a k-quant block, the same for the direct and the unpacked kernels:
+/// `acc += d·y.d · sumi`, `accm += −dmin·y.d · mins`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn add_block_k(
+    yd: f32,
+    d: f32,
+    dmin: f32,
+    sumi: __m256i,
+    mins: __m128i,
+    acc: &mut __m256,
+    accm: &mut __m128,
+) {
+    *acc = _mm256_fmadd_ps(_mm256_set1_ps(yd * d), _mm256_cvtepi32_ps(sumi), *acc);
+    *accm = _mm_fmadd_ps(_mm_set1_ps(-yd * dmin), _mm_cvtepi32_ps(mins), *accm);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish_k(acc: __m256, accm: __m128) -> f32 {
+    let m = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    hsum(acc) + _mm_cvtss_f32(m)
+}
+
+/// The f16 pair at `p` widened (Q4_K/Q5_K `d` and `dmin`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn f16_pair(p: *const u8) -> (f32, f32) {
+    let v = halves(p);
+    (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
+}
+
+/// Q4_K weights of values 64j..64j+64: low then high nibbles of 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4k_pair(qs: *const u8, j: usize) -> (__m256i, __m256i) {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bits = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
+    (
+        _mm256_and_si256(bits, m4),
+        _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+    )
+}
+
+/// Q5_K weights of values 64j..64j+64: the Q4_K nibbles plus 16 where bit 2j (then 2j+1) of `qh`'s
+/// bytes is set; `hm` holds that bit in every byte and moves on by two.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q5k_pair(qs: *const u8, qh: __m256i, hm: &mut __m256i, j: usize) -> (__m256i, __m256i) {
+    let (lo, hi) = q4k_pair(qs, j);
+    let m16 = _mm256_set1_epi8(16);
+    let hl = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, *hm), *hm), m16);
+    *hm = _mm256_slli_epi16(*hm, 1);
+    let hh = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, *hm), *hm), m16);
+    *hm = _mm256_slli_epi16(*hm, 1);
+    (_mm256_or_si256(lo, hl), _mm256_or_si256(hi, hh))
+}
+
+/// Q6_K weights (0..63, before the offset 32) of values 128h..128h+128, in four groups of 32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_quad(blk: *const u8, h: usize) -> [__m256i; 4] {
+    let (m4, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(3));
+    let qh = _mm256_loadu_si256(blk.add(128 + 32 * h) as *const __m256i);
+    let h0 = _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4);
+    let h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4);
+    let h2 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4);
+    let h3 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4);
+    let b1 = _mm256_loadu_si256(blk.add(64 * h) as *const __m256i);
+    let b2 = _mm256_loadu_si256(blk.add(64 * h + 32) as *const __m256i);
+    [
+        _mm256_or_si256(_mm256_and_si256(b1, m4), h0),
+        _mm256_or_si256(_mm256_and_si256(b2, m4), h1),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4), h2),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4), h3),
+    ]
+}
+
+/// A Q6_K block's f16 scale (its last two bytes) widened.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_d(blk: *const u8) -> f32 {
+    _mm_cvtss_f32(_mm_permute_ps::<3>(halves(blk.add(202))))
+}
+
+/// Q6_K scales `g` (lanes 0..8) and `g + 1` (lanes 8..16) as i16, from the 16 i8 scales.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_scale(scales: __m128i, g: usize) -> __m256i {
+    let lo = (g as i64) * 0x0101010101010101;
+    let hi = (g as i64 + 1) * 0x0101010101010101;
+    _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, _mm_set_epi64x(hi, lo)))
+}
+
+/// `Σ (q − 32)·y` in pairs of i16 lanes, for Q6_K weights `q` (0..63) and activations `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6k_products(q: __m256i, y: __m256i) -> __m256i {
+    _mm256_sub_epi16(
+        _mm256_maddubs_epi16(q, y),
+        _mm256_maddubs_epi16(_mm256_set1_epi8(32), y),
+    )
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q4k(blk: *const u8, b: &Q8KBlock, acc: &mut __m256, accm: &mut __m128) {
+    let (scales, mins) = k4_scales_mins(blk);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..4 {
+        let (lo, hi) = q4k_pair(blk.add(16), j);
+        let y = b.qs.as_ptr().add(64 * j);
+        let yl = _mm256_loadu_si256(y as *const __m256i);
+        let yh = _mm256_loadu_si256(y.add(32) as *const __m256i);
+        let pl = _mm256_madd_epi16(scale_at(scales, 2 * j), _mm256_maddubs_epi16(lo, yl));
+        let ph = _mm256_madd_epi16(scale_at(scales, 2 * j + 1), _mm256_maddubs_epi16(hi, yh));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    let (d, dmin) = f16_pair(blk);
+    add_block_k(b.d, d, dmin, sumi, mins_term(mins, b), acc, accm);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q5k(blk: *const u8, b: &Q8KBlock, acc: &mut __m256, accm: &mut __m128) {
+    let (scales, mins) = k4_scales_mins(blk);
+    let qh = _mm256_loadu_si256(blk.add(16) as *const __m256i);
+    let mut hm = _mm256_set1_epi8(1);
+    let mut sumi = _mm256_setzero_si256();
+    for j in 0..4 {
+        let (lo, hi) = q5k_pair(blk.add(48), qh, &mut hm, j);
+        let y = b.qs.as_ptr().add(64 * j);
+        let yl = _mm256_loadu_si256(y as *const __m256i);
+        let yh = _mm256_loadu_si256(y.add(32) as *const __m256i);
+        let pl = _mm256_madd_epi16(scale_at(scales, 2 * j), _mm256_maddubs_epi16(lo, yl));
+        let ph = _mm256_madd_epi16(scale_at(scales, 2 * j + 1), _mm256_maddubs_epi16(hi, yh));
+        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    let (d, dmin) = f16_pair(blk);
+    add_block_k(b.d, d, dmin, sumi, mins_term(mins, b), acc, accm);
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q6k(blk: *const u8, b: &Q8KBlock, acc: &mut __m256, accm: &mut __m128) {
+    let scales = _mm_loadu_si128(blk.add(192) as *const __m128i);
+    let mut sumi = _mm256_setzero_si256();
+    for h in 0..2 {
+        let q = q6k_quad(blk, h);
+        for (k, q) in q.into_iter().enumerate() {
+            let y = _mm256_loadu_si256(b.qs.as_ptr().add(128 * h + 32 * k) as *const __m256i);
+            let p = _mm256_madd_epi16(q6k_scale(scales, 8 * h + 2 * k), q6k_products(q, y));
+            sumi = _mm256_add_epi32(sumi, p);
+        }
+    }
+    let d = q6k_d(blk);
+    add_block_k(b.d, d, 0.0, sumi, _mm_setzero_si128(), acc, accm);
+}
+
+/// [`rows!`] for the k-quants (blocks of 256 against [`Q8KBlock`]s).
+macro_rules! rows_k {
+    ($one:ident, $step:ident, $bytes:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn $one(w: &[u8], a: &[Q8KBlock]) -> f32 {
+            assert!(w.len() >= a.len() * $bytes);
+            let (mut acc, mut accm) = (_mm256_setzero_ps(), _mm_setzero_ps());
+            for (i, b) in a.iter().enumerate() {
+                $step(w.as_ptr().add(i * $bytes), b, &mut acc, &mut accm);
+            }
+            finish_k(acc, accm)
+        }
+    };
+}
+
+rows_k!(q4k, step_q4k, 144);
+rows_k!(q5k, step_q5k, 176);
+rows_k!(q6k, step_q6k, 210);
+
+/// The scales of a Q4_K/Q5_K block as [`KBlock`] keeps them: scale `g` in all 16 lanes of group `g`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store_k4_scales(blk: *const u8, u: &mut KBlock) {
+    let (scales, mins) = k4_scales_mins(blk);
+    for g in 0..8 {
+        _mm256_store_si256(
+            u.sc.as_mut_ptr().add(16 * g) as *mut __m256i,
+            scale_at(scales, g),
+        );
+    }
+    _mm_storeu_si128(u.mins.as_mut_ptr() as *mut __m128i, mins);
+    (u.d, u.dmin) = f16_pair(blk);
+}
+
+/// Q4_K blocks unpacked once for a product over several activation rows.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q4k(w: &[u8], out: &mut [KBlock]) {
+    assert!(w.len() >= out.len() * 144);
+    for (i, u) in out.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 144);
+        store_k4_scales(blk, u);
+        for j in 0..4 {
+            let (lo, hi) = q4k_pair(blk.add(16), j);
+            _mm256_store_si256(u.q.as_mut_ptr().add(64 * j) as *mut __m256i, lo);
+            _mm256_store_si256(u.q.as_mut_ptr().add(64 * j + 32) as *mut __m256i, hi);
+        }
+    }
+}
+
+/// Q5_K blocks unpacked once.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q5k(w: &[u8], out: &mut [KBlock]) {
+    assert!(w.len() >= out.len() * 176);
+    for (i, u) in out.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 176);
+        store_k4_scales(blk, u);
+        let qh = _mm256_loadu_si256(blk.add(16) as *const __m256i);
+        let mut hm = _mm256_set1_epi8(1);
+        for j in 0..4 {
+            let (lo, hi) = q5k_pair(blk.add(48), qh, &mut hm, j);
+            _mm256_store_si256(u.q.as_mut_ptr().add(64 * j) as *mut __m256i, lo);
+            _mm256_store_si256(u.q.as_mut_ptr().add(64 * j + 32) as *mut __m256i, hi);
+        }
+    }
+}
+
+/// Q6_K blocks unpacked once (weights before the offset; scales per 16 widened to i16).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q6k(w: &[u8], out: &mut [KBlock]) {
+    assert!(w.len() >= out.len() * 210);
+    for (i, u) in out.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 210);
+        let scales = _mm_loadu_si128(blk.add(192) as *const __m128i);
+        for h in 0..2 {
+            for (k, q) in q6k_quad(blk, h).into_iter().enumerate() {
+                let g = 4 * h + k;
+                _mm256_store_si256(u.q.as_mut_ptr().add(32 * g) as *mut __m256i, q);
+                _mm256_store_si256(
+                    u.sc.as_mut_ptr().add(16 * g) as *mut __m256i,
+                    q6k_scale(scales, 2 * g),
+                );
+            }
+        }
+        u.mins = [0; 8];
+        u.d = q6k_d(blk);
+        u.dmin = 0.0;
+    }
+}
+
+/// [`q4k`]/[`q5k`] (`SIX` false) or [`q6k`] (`SIX` true) on unpacked blocks: the same integer lanes
+/// and the same float operations in the same order, so the same bits.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_unpacked_k<const SIX: bool>(w: &[KBlock], a: &[Q8KBlock]) -> f32 {
+    assert!(w.len() >= a.len());
+    let (mut acc, mut accm) = (_mm256_setzero_ps(), _mm_setzero_ps());
+    for (u, b) in w.iter().zip(a) {
+        let mut sumi = _mm256_setzero_si256();
+        for g in 0..8 {
+            let q = _mm256_load_si256(u.q.as_ptr().add(32 * g) as *const __m256i);
+            let y = _mm256_loadu_si256(b.qs.as_ptr().add(32 * g) as *const __m256i);
+            let p = if SIX {
+                q6k_products(q, y)
+            } else {
+                _mm256_maddubs_epi16(q, y)
+            };
+            let sc = _mm256_load_si256(u.sc.as_ptr().add(16 * g) as *const __m256i);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
+        }
+        let mins = if SIX {
+            _mm_setzero_si128()
+        } else {
+            mins_term(_mm_loadu_si128(u.mins.as_ptr() as *const __m128i), b)
+        };
+        add_block_k(b.d, u.d, u.dmin, sumi, mins, &mut acc, &mut accm);
+    }
+    finish_k(acc, accm)
+}
+
+// ---- Q4_0, after ggml's `ggml_vec_dot_q4_0_q8_0` ----
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn step_q4_0(blk: *const u8, b: &Q8Block, acc: &mut __m256, _: &mut __m128) {
+    let d = scale(blk, b);
+    let qx = _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8));
+    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+    *acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), *acc);
+}
+
+/// Q4_0 blocks unpacked once: 32 signed bytes (−8..7) and the f32 scale per block.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q4_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 18);
+    for (i, sc) in s.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 18);
+        *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
+        let qx = _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8));
+        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
+    }
+}
+
+rows!(q4_0, step_q4_0, 18);
