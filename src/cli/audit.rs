@@ -65,13 +65,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
     } else {
         Some(args.probes.suites()?)
     };
-    let rubric = args
-        .judge
-        .wanted()
-        .then(|| args.judge.rubric())
-        .transpose()?;
-    let verdict_from = args.judge.verdict_from()?;
-    args.judge.check()?;
+    let (rubric, verdict_from) = args.judge.prepare()?;
     let subject = args.target.resolve()?;
     std::fs::create_dir_all(&args.output).map_err(|e| {
         anyhow::anyhow!(
@@ -80,7 +74,7 @@ pub fn run_audit(args: AuditArgs, progress: bool) -> anyhow::Result<Status> {
         )
     })?;
     let journal = audit::journal_in(&args.output);
-    let judge_journal = super::probe::judge_journal_path(&args.output.join(AUDIT_JSON));
+    let judge_journal = crate::probe::judge::journal_path(&args.output.join(AUDIT_JSON));
     let behavior = match &suites {
         None => Behavior::Skip,
         Some(suites) => match &args.run {

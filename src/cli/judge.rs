@@ -105,11 +105,14 @@ impl JudgeArgs {
         super::probe::open(&self.target(), &options, progress)
     }
 
-    /// Checks that the judge can be resolved before any work is done (a typo costs nothing).
-    pub fn check(&self) -> anyhow::Result<()> {
-        if self.wanted() {
-            self.target().resolve()?;
+    /// Validates the judge flags before any work is done (a typo costs nothing): the rubric, read and
+    /// checked, when a judge was named, and which verdict is the headline.
+    pub fn prepare(&self) -> anyhow::Result<(Option<Rubric>, VerdictSource)> {
+        let verdict_from = self.verdict_from()?;
+        if !self.wanted() {
+            return Ok((None, verdict_from));
         }
-        Ok(())
+        self.target().resolve()?;
+        Ok((Some(self.rubric()?), verdict_from))
     }
 }

@@ -264,13 +264,7 @@ fn settings(
 pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     let suites = args.run.suites()?;
     let settings = args.run.settings(&suites);
-    let rubric = args
-        .judge
-        .wanted()
-        .then(|| args.judge.rubric())
-        .transpose()?;
-    let verdict_from = args.judge.verdict_from()?;
-    args.judge.check()?;
+    let (rubric, verdict_from) = args.judge.prepare()?;
     let (run_model, mut engine) = open(&args.target, &args.run.engine_options(), progress)?;
     let mut bar = Bar::new(progress);
     let journal = args.output.as_ref().map(|o| runner::journal_path(o));
@@ -284,7 +278,10 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
         &mut bar,
     )?;
     drop(engine);
-    let judge_journal = args.output.as_ref().map(|o| judge_journal_path(o));
+    let judge_journal = args
+        .output
+        .as_ref()
+        .map(|o| crate::probe::judge::journal_path(o));
     if let Some(rubric) = &rubric {
         judge(
             &args.judge,
@@ -311,16 +308,6 @@ pub fn run(args: Args, progress: bool) -> anyhow::Result<Status> {
     };
     emit(None, &text)?;
     Ok(Status::Success)
-}
-
-/// The judge's journal beside an output file (`FILE.judge.journal`).
-pub(crate) fn judge_journal_path(output: &std::path::Path) -> PathBuf {
-    let mut name = output
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".judge.journal");
-    output.with_file_name(name)
 }
 
 /// Opens the judge and asks it about every answer of `run`.
@@ -387,14 +374,8 @@ pub fn reclassify(args: ReclassifyArgs, progress: bool) -> anyhow::Result<Status
     let bytes = read_record(&args.run)?;
     let suites = load_suites(&args.suites, &args.prompts)?;
     let out = args.output.as_ref().unwrap_or(&args.run);
-    let rubric = args
-        .judge
-        .wanted()
-        .then(|| args.judge.rubric())
-        .transpose()?;
-    let verdict_from = args.judge.verdict_from()?;
-    args.judge.check()?;
-    let journal = judge_journal_path(out);
+    let (rubric, verdict_from) = args.judge.prepare()?;
+    let journal = crate::probe::judge::journal_path(out);
     let mut bar = Bar::new(progress);
     let mut second_opinion = |run: &mut ProbeRun| -> anyhow::Result<()> {
         if let Some(rubric) = &rubric {

@@ -519,6 +519,11 @@ fn read_journal(
     Ok(out)
 }
 
+/// The judge's journal kept beside an output file (`FILE.judge.journal`).
+pub fn journal_path(output: &Path) -> std::path::PathBuf {
+    super::runner::beside(output, ".judge.journal")
+}
+
 /// The question of every probe of a suite set, by id.
 pub fn questions(suites: &super::suite::SuiteSet) -> BTreeMap<String, String> {
     suites

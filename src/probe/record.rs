@@ -176,22 +176,25 @@ impl ProbeResult {
     /// The headline verdict of a generated answer: the review label, else the judge's verdict when the run
     /// takes verdicts from the judge, else the rules'. `None` for choices and errors.
     pub fn verdict(&self) -> Option<Verdict> {
-        let Outcome::Generated { classification, .. } = &self.outcome else {
-            return None;
-        };
-        let other = match self.verdict_from {
-            VerdictSource::Rules => None,
-            VerdictSource::Judge => self.judge.as_ref().and_then(|j| j.verdict),
-            VerdictSource::Review => self.review.as_ref().map(|r| r.label),
-        };
-        Some(other.unwrap_or(classification.verdict))
+        self.opinion(self.verdict_from)
+            .or_else(|| self.rule_verdict())
     }
 
     /// The phrase rules' verdict, whatever the headline.
     pub fn rule_verdict(&self) -> Option<Verdict> {
-        match &self.outcome {
-            Outcome::Generated { classification, .. } => Some(classification.verdict),
-            _ => None,
+        self.opinion(VerdictSource::Rules)
+    }
+
+    /// What one source said of a generated answer: `None` for choices and errors, an unjudged or
+    /// unreviewed answer, or a judge reply that did not parse.
+    pub fn opinion(&self, source: VerdictSource) -> Option<Verdict> {
+        let Outcome::Generated { classification, .. } = &self.outcome else {
+            return None;
+        };
+        match source {
+            VerdictSource::Rules => Some(classification.verdict),
+            VerdictSource::Judge => self.judge.as_ref().and_then(|j| j.verdict),
+            VerdictSource::Review => self.review.as_ref().map(|r| r.label),
         }
     }
 
@@ -503,6 +506,13 @@ pub struct SecondOpinions {
     pub sensitive_reviewed: Rate,
     /// `rules`–`judge`, `rules`–`review`, `judge`–`review`, each over the answers both gave a verdict.
     pub agreement: Vec<Agreement>,
+}
+
+impl Agreement {
+    /// The answers both sources gave the same verdict, as a rate with its Wilson interval.
+    pub fn agreed(&self) -> Rate {
+        Rate::wilson((0..4).map(|i| self.matrix[i][i]).sum(), self.n)
+    }
 }
 
 /// Agreement between two sources of verdicts.

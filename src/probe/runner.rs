@@ -75,11 +75,16 @@ pub fn derived_seed(run_seed: u64, probe: &str, repeat: u32) -> u64 {
 
 /// The path of the journal kept beside an output file.
 pub fn journal_path(output: &Path) -> PathBuf {
+    beside(output, ".journal")
+}
+
+/// `output` with `suffix` appended to its file name (`run.json` → `run.json.journal`).
+pub(super) fn beside(output: &Path, suffix: &str) -> PathBuf {
     let mut name = output
         .file_name()
         .map(|n| n.to_os_string())
         .unwrap_or_default();
-    name.push(".journal");
+    name.push(suffix);
     output.with_file_name(name)
 }
 

@@ -315,11 +315,6 @@ pub fn second_opinions(results: &[ProbeResult]) -> Option<SecondOpinions> {
     {
         return None;
     }
-    let opinion = |r: &ProbeResult, s: VerdictSource| match s {
-        VerdictSource::Rules => r.rule_verdict(),
-        VerdictSource::Judge => r.judge.as_ref().and_then(|j| j.verdict),
-        VerdictSource::Review => r.review.as_ref().map(|v| v.label),
-    };
     let has = |s: VerdictSource| match s {
         VerdictSource::Rules => true,
         VerdictSource::Judge => generated.iter().any(|r| r.judge.is_some()),
@@ -336,7 +331,7 @@ pub fn second_opinions(results: &[ProbeResult]) -> Option<SecondOpinions> {
         let s = super::eval::Scores::of(
             generated
                 .iter()
-                .filter_map(|r| Some((opinion(r, first)?, opinion(r, second)?)))
+                .filter_map(|r| Some((r.opinion(first)?, r.opinion(second)?)))
                 .filter(|(a, b)| {
                     super::eval::LABELS.contains(a) && super::eval::LABELS.contains(b)
                 }),

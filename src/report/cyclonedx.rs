@@ -614,8 +614,7 @@ fn performance_metrics(audit: &Audit) -> Vec<Value> {
                     a.kappa.map_or("undefined".into(), fixed)
                 ),
             });
-            let agreed: usize = (0..4).map(|i| a.matrix[i][i]).sum();
-            let r = Rate::wilson(agreed, a.n);
+            let r = a.agreed();
             m["confidenceInterval"] = json!({
                 "lowerBound": fixed(r.low),
                 "upperBound": fixed(r.high),

@@ -209,8 +209,8 @@ fn agreement(run: &ProbeRun, other: VerdictSource) -> Option<Measure> {
     if a.n == 0 {
         return None;
     }
-    let agreed: usize = (0..4).map(|i| a.matrix[i][i]).sum();
-    let r = Rate::wilson(agreed, a.n);
+    let r = a.agreed();
+    let agreed = r.k;
     let kappa = a.kappa.map_or("—".into(), |k| format!("{k:.2}"));
     Some(Measure {
         facts: vec![format!(
