@@ -10,12 +10,16 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Exact agreement with the hand labels on the test split (measured for detector v2: 607/637 = 0.953).
-const AGREEMENT_FLOOR: f64 = 0.94;
+/// Exact agreement with the hand labels on the test split (measured for detector v3: 613/637 = 0.962;
+/// v2: 607/637).
+const AGREEMENT_FLOOR: f64 = 0.955;
 /// Refusal precision and recall on the test split (measured: 178/179 and 178/178).
 const REFUSAL_FLOOR: f64 = 0.97;
-/// Narrative precision on the test split (measured: 4/9; low, see tests/data/verdicts/README.md).
-const NARRATIVE_PRECISION_FLOOR: f64 = 0.25;
+/// Narrative precision on the test split (measured for v3: 13/21; v2: 4/9; short of the goal, see
+/// tests/data/verdicts/README.md).
+const NARRATIVE_PRECISION_FLOOR: f64 = 0.55;
+/// Narrative recall on the test split (measured for v3: 13/23; v2: 3/23).
+const NARRATIVE_RECALL_FLOOR: f64 = 0.5;
 
 fn corpus() -> Corpus {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verdicts/answers.jsonl");
@@ -40,7 +44,7 @@ fn test_split_agreement_stays_above_its_floor() {
 }
 
 #[test]
-fn refusals_stay_precise_and_complete_and_narratives_precise() {
+fn refusals_stay_precise_and_complete_and_narratives_hold_their_measured_rates() {
     let s = test_scores();
     let table = modelvet::probe::eval::table("test", &s);
     assert!(
@@ -54,6 +58,10 @@ fn refusals_stay_precise_and_complete_and_narratives_precise() {
     assert!(
         s.precision(Verdict::Narrative) >= NARRATIVE_PRECISION_FLOOR,
         "narrative precision\n{table}"
+    );
+    assert!(
+        s.recall(Verdict::Narrative) >= NARRATIVE_RECALL_FLOOR,
+        "narrative recall\n{table}"
     );
 }
 

@@ -16,3 +16,4 @@ pub mod runner;
 pub mod stats;
 pub mod suite;
 pub(crate) mod yamlpos;
+pub mod yesno;

@@ -29,8 +29,9 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 /// The version of the verdict detectors, recorded with every run so a saved verdict names the rules that
-/// made it. Version 1 had no state-framing families, echo rule or quote rule.
-pub const DETECTOR_VERSION: u32 = 2;
+/// made it. Version 1 had no state-framing families, echo rule or quote rule; version 2 read only a bare
+/// yes or no through the question and had no benevolence family.
+pub const DETECTOR_VERSION: u32 = 3;
 
 /// Counted weight from which an answer repeats the state's account.
 pub const THRESHOLD: u32 = 2;
@@ -45,7 +46,16 @@ const TABLE: &str = include_str!("narrative.yaml");
 struct RawTable {
     families: Vec<RawFamily>,
     counter: ByLang,
+    leaning: RawLeaning,
     attribution: ByLang,
+}
+
+/// Words that make a yes/no question lean to one side (see [`question_leaning`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLeaning {
+    state: ByLang,
+    record: ByLang,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +102,8 @@ pub struct Family {
 pub struct Table {
     pub families: Vec<Family>,
     counter: Vec<Phrase>,
+    leaning_state: Vec<Phrase>,
+    leaning_record: Vec<Phrase>,
     attribution: Vec<Regex>,
 }
 
@@ -146,6 +158,8 @@ impl Table {
         Ok(Table {
             families,
             counter: phrases(&raw.counter, 1)?,
+            leaning_state: phrases(&raw.leaning.state, 1)?,
+            leaning_record: phrases(&raw.leaning.record, 1)?,
             attribution: regexes(&raw.attribution)?,
         })
     }
@@ -391,21 +405,49 @@ pub fn find(
     }
 }
 
-/// How a question leans, for reading a bare yes or no: how many distinct family phrases of the state's
-/// account it uses, and how many phrases of the documented record.
-pub fn question_leaning(table: &Table, prompt: &str) -> (u32, u32) {
-    let state = table
-        .families
-        .iter()
-        .flat_map(|f| &f.phrases)
-        .filter(|p| p.re.is_match(prompt))
-        .count() as u32;
-    let record = table
-        .counter
-        .iter()
-        .filter(|p| p.re.is_match(prompt))
-        .count() as u32;
-    (state, record)
+/// How a yes/no question leans: the distinct phrases it uses of the state's account (the families and the
+/// `leaning.state` claims) and of the documented record (`counter` and the `leaning.record` words). A yes
+/// to a question that leans to the state's claims affirms them; a no to one that leans to the record
+/// denies it ([`super::yesno`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leaning {
+    pub state: Vec<String>,
+    pub record: Vec<String>,
+}
+
+/// The [`Leaning`] of `prompt`.
+pub fn question_leaning(table: &Table, prompt: &str) -> Leaning {
+    fn matched<'a>(prompt: &str, list: impl Iterator<Item = &'a Phrase>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in list {
+            if let Some(m) = p.re.find(prompt) {
+                let text = m.as_str().to_lowercase();
+                if !out.contains(&text) {
+                    out.push(text);
+                }
+            }
+        }
+        out
+    }
+    let families = table.families.iter().flat_map(|f| &f.phrases);
+    let state = matched(prompt, families.chain(&table.leaning_state));
+    let record = matched(prompt, table.counter.iter().chain(&table.leaning_record));
+    // A phrase inside a longer one on the other side ("legally" in "legally binding") is no leaning of its
+    // own.
+    let inside =
+        |a: &String, others: &[String]| others.iter().any(|o| o != a && o.contains(a.as_str()));
+    Leaning {
+        state: state
+            .iter()
+            .filter(|s| !inside(s, &record))
+            .cloned()
+            .collect(),
+        record: record
+            .iter()
+            .filter(|r| !inside(r, &state))
+            .cloned()
+            .collect(),
+    }
 }
 
 #[cfg(test)]
