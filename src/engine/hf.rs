@@ -351,7 +351,7 @@ fn read_config(value: &serde_json::Value) -> Result<HfConfig, EngineError> {
 fn rename(hf: &str, gemma: bool, tied: bool) -> Option<Result<String, ()>> {
     let short = ["model.language_model.", "language_model.model.", "model."]
         .iter()
-        .find_map(|p| hf.strip_prefix(p))
+        .find_map(|p| hf.strip_prefix(*p))
         .unwrap_or(hf);
     match short {
         "lm_head.weight" | "language_model.lm_head.weight" => {
