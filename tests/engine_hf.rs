@@ -141,7 +141,10 @@ fn bf16_shards_run_as_stored_and_agree_with_their_f32_widening_and_candle() {
         let gap = max_logprob_gap(stored.as_mut(), widened.as_mut());
         assert!(gap < 1e-4, "{arch:?}: bf16 vs f32 widening differ by {gap}");
         let gap = max_logprob_gap(stored.as_mut(), reference.as_mut());
-        assert!(gap < 1e-3, "{arch:?}: bf16 vs candle-transformers differ by {gap}");
+        assert!(
+            gap < 1e-3,
+            "{arch:?}: bf16 vs candle-transformers differ by {gap}"
+        );
         for p in prompts() {
             assert_eq!(
                 greedy_ids(stored.as_mut(), &p),
@@ -284,7 +287,11 @@ fn a_config_contradicting_the_tensors_is_an_error_naming_the_tensor() {
             "mlp.gate_proj.weight",
         ),
         ("vocab_size", serde_json::json!(300), "embed_tokens.weight"),
-        ("num_hidden_layers", serde_json::json!(1), "past the 1 layers"),
+        (
+            "num_hidden_layers",
+            serde_json::json!(1),
+            "past the 1 layers",
+        ),
         ("num_key_value_heads", serde_json::json!(4), "k_proj.weight"),
     ];
     for (key, value, expected) in cases {

@@ -85,7 +85,10 @@ fn code_logprobs(g: &mut dyn Generator, p: &Prompt) -> Vec<f64> {
 
 fn max_gap(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -106,7 +109,11 @@ fn the_safetensors_and_gguf_paths_compute_the_same_model_on_the_same_bf16_weight
     ];
     for p in &prompts {
         // tokenizer.json (rebuilt from the GGUF vocabulary) and the GGUF tokenizer give the same ids.
-        assert_eq!(st.render(p).unwrap().ids, gg.render(p).unwrap().ids, "{p:?}");
+        assert_eq!(
+            st.render(p).unwrap().ids,
+            gg.render(p).unwrap().ids,
+            "{p:?}"
+        );
         let (a, b) = (code_logprobs(st.as_mut(), p), code_logprobs(gg.as_mut(), p));
         let gap = max_gap(&a, &b);
         eprintln!("safetensors vs GGUF (same bf16 values, f32): max log-prob gap {gap:.2e}");
@@ -160,7 +167,11 @@ fn provenance_reads_the_rebuilt_folder_as_a_hugging_face_folder() {
         ]
     );
     for s in j["safetensors"].as_array().unwrap() {
-        assert_eq!(s["dtypes"]["BF16"].as_u64().map(|n| n > 0), Some(true), "{s}");
+        assert_eq!(
+            s["dtypes"]["BF16"].as_u64().map(|n| n > 0),
+            Some(true),
+            "{s}"
+        );
     }
     assert!(
         !run.codes().iter().any(|c| c.starts_with("safetensors-")),

@@ -21,7 +21,14 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// config.json `model_type`s the native forward pass runs (`mistral` has llama's layout).
-pub const ARCHITECTURES: &[&str] = &["llama", "mistral", "qwen2", "qwen3", "gemma3", "gemma3_text"];
+pub const ARCHITECTURES: &[&str] = &[
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "gemma3",
+    "gemma3_text",
+];
 
 const CONFIG: &str = "config.json";
 
@@ -107,7 +114,11 @@ fn scaled_rope(
 ) -> Result<Rope, EngineError> {
     let plain = Rope::new(dim, base, None);
     let Some(s) = scaling else { return Ok(plain) };
-    let kind = s.rope_type.as_deref().or(s.kind.as_deref()).unwrap_or("default");
+    let kind = s
+        .rope_type
+        .as_deref()
+        .or(s.kind.as_deref())
+        .unwrap_or("default");
     if kind == "default" {
         return Ok(plain);
     }
@@ -131,7 +142,10 @@ fn scaled_rope(
             let low = s.low_freq_factor.unwrap_or(1.0) as f32;
             let high = s.high_freq_factor.unwrap_or(4.0) as f32;
             if high <= low {
-                return Err(invalid(CONFIG, "llama3 rope scaling needs high_freq_factor > low_freq_factor"));
+                return Err(invalid(
+                    CONFIG,
+                    "llama3 rope scaling needs high_freq_factor > low_freq_factor",
+                ));
             }
             let (low_wavelen, high_wavelen) = (original / low, original / high);
             let freqs = inv
@@ -237,22 +251,37 @@ fn read_config(value: &serde_json::Value) -> Result<HfConfig, EngineError> {
             format!("{n_head} attention heads cannot share {n_kv_head} key/value heads"),
         ));
     }
-    let head_dim = match raw.head_dim {
-        Some(_) => size(raw.head_dim, "head_dim", 4096)?,
-        None if hidden % n_head == 0 => hidden / n_head,
-        None => return Err(invalid(CONFIG, "`head_dim` is not given and `hidden_size` / `num_attention_heads` is not whole")),
-    };
+    let head_dim =
+        match raw.head_dim {
+            Some(_) => size(raw.head_dim, "head_dim", 4096)?,
+            None if hidden % n_head == 0 => hidden / n_head,
+            None => return Err(invalid(
+                CONFIG,
+                "`head_dim` is not given and `hidden_size` / `num_attention_heads` is not whole",
+            )),
+        };
     if head_dim % 2 != 0 {
-        return Err(invalid(CONFIG, format!("`head_dim` = {head_dim} is odd: RoPE rotates pairs")));
+        return Err(invalid(
+            CONFIG,
+            format!("`head_dim` = {head_dim} is odd: RoPE rotates pairs"),
+        ));
     }
     if raw.partial_rotary_factor.is_some_and(|f| f != 1.0) {
-        return Err(invalid(CONFIG, "`partial_rotary_factor` other than 1 is not implemented"));
+        return Err(invalid(
+            CONFIG,
+            "`partial_rotary_factor` other than 1 is not implemented",
+        ));
     }
     if raw.final_logit_softcapping.is_some() || raw.attn_logit_softcapping.is_some() {
-        return Err(invalid(CONFIG, "logit soft-capping (Gemma 2) is not implemented"));
+        return Err(invalid(
+            CONFIG,
+            "logit soft-capping (Gemma 2) is not implemented",
+        ));
     }
     let ff = size(raw.intermediate_size, "intermediate_size", MAX_DIM)?;
-    let max_positions = raw.max_position_embeddings.unwrap_or(if gemma { 131_072 } else { 4096 });
+    let max_positions = raw
+        .max_position_embeddings
+        .unwrap_or(if gemma { 131_072 } else { 4096 });
     let context = max_positions.clamp(1, 1 << 24) as usize;
     let activation = match raw
         .hidden_activation
@@ -270,7 +299,12 @@ fn read_config(value: &serde_json::Value) -> Result<HfConfig, EngineError> {
         }
     };
     let base = raw.rope_theta.unwrap_or(if gemma { 1e6 } else { 1e4 }) as f32;
-    let global = Arc::new(scaled_rope(head_dim, base, raw.rope_scaling.as_ref(), max_positions)?);
+    let global = Arc::new(scaled_rope(
+        head_dim,
+        base,
+        raw.rope_scaling.as_ref(),
+        max_positions,
+    )?);
     let local = Arc::new(Rope::new(
         head_dim,
         raw.rope_local_base_freq.unwrap_or(1e4) as f32,
@@ -289,7 +323,10 @@ fn read_config(value: &serde_json::Value) -> Result<HfConfig, EngineError> {
             if types.len() != n_layers {
                 return Err(invalid(
                     CONFIG,
-                    format!("`layer_types` has {} entries for {n_layers} layers", types.len()),
+                    format!(
+                        "`layer_types` has {} entries for {n_layers} layers",
+                        types.len()
+                    ),
                 ));
             }
             types.iter().map(|t| t == "sliding_attention").collect()
@@ -402,7 +439,10 @@ pub fn load(model: &ResolvedModel, weights: Weights) -> Result<Loaded, EngineErr
             .map_err(|e| invalid(rel, e))
     };
     let config = read_json(CONFIG, 16 << 20)?.ok_or_else(|| {
-        invalid(&model.reference, "no config.json beside the safetensors weights")
+        invalid(
+            &model.reference,
+            "no config.json beside the safetensors weights",
+        )
     })?;
     let index = read_json("model.safetensors.index.json", 64 << 20)?;
     let hf = read_config(&config)?;
@@ -428,7 +468,10 @@ pub fn load(model: &ResolvedModel, weights: Weights) -> Result<Loaded, EngineErr
     if let Some(name) = unknown.into_inner() {
         return Err(invalid(
             &shards[0].0,
-            format!("tensor `{name}` is not part of the `{}` layout modelvet computes", hf.arch),
+            format!(
+                "tensor `{name}` is not part of the `{}` layout modelvet computes",
+                hf.arch
+            ),
         ));
     }
     // The configuration against the headers, before anything is widened: the vocabulary and the layer
@@ -477,7 +520,10 @@ mod tests {
 
     fn rope_freqs(scaling: serde_json::Value) -> Vec<f32> {
         let s: RawRopeScaling = serde_json::from_value(scaling).unwrap();
-        scaled_rope(128, 500_000.0, Some(&s), 131_072).unwrap().inv_freq().to_vec()
+        scaled_rope(128, 500_000.0, Some(&s), 131_072)
+            .unwrap()
+            .inv_freq()
+            .to_vec()
     }
 
     #[test]
@@ -491,7 +537,10 @@ mod tests {
         let last = plain.len() - 1;
         assert!((scaled[last] - plain[last] / 8.0).abs() < 1e-12);
         // In between, smoothly between the two.
-        assert!(scaled.iter().zip(&plain).all(|(s, p)| *s <= *p && *s >= p / 8.0 - 1e-12));
+        assert!(scaled
+            .iter()
+            .zip(&plain)
+            .all(|(s, p)| *s <= *p && *s >= p / 8.0 - 1e-12));
     }
 
     #[test]
@@ -523,8 +572,15 @@ mod tests {
             r("model.layers.0.self_attn.q_proj.weight", false),
             Some(Ok("blk.0.attn_q.weight".into()))
         );
-        assert_eq!(r("model.norm.weight", false), Some(Ok("output_norm.weight".into())));
-        assert_eq!(rename("lm_head.weight", false, true), None, "tied: lm_head unused");
+        assert_eq!(
+            r("model.norm.weight", false),
+            Some(Ok("output_norm.weight".into()))
+        );
+        assert_eq!(
+            rename("lm_head.weight", false, true),
+            None,
+            "tied: lm_head unused"
+        );
         assert_eq!(r("model.layers.0.mlp.gate_proj.bias", false), Some(Err(())));
         assert_eq!(r("vision_tower.blocks.0.weight", false), None);
     }

@@ -434,7 +434,9 @@ impl Model {
         let t = Tensors { src, norm_offset };
         let hidden = cfg.hidden;
         if specs.len() != cfg.n_layers {
-            return Err(EngineError::Backend("a plan for another layer count".into()));
+            return Err(EngineError::Backend(
+                "a plan for another layer count".into(),
+            ));
         }
         let (_, dims, bytes, e) = src.bytes("token_embd.weight")?;
         let rel = src.file_of(e);
@@ -459,7 +461,11 @@ impl Model {
             true => t.matrix("output.weight", vocab, hidden)?,
             false => embed.clone(),
         };
-        let (q_dim, kv_dim, hd) = (cfg.n_head * cfg.head_dim, cfg.n_kv_head * cfg.head_dim, cfg.head_dim);
+        let (q_dim, kv_dim, hd) = (
+            cfg.n_head * cfg.head_dim,
+            cfg.n_kv_head * cfg.head_dim,
+            cfg.head_dim,
+        );
         let mut layers = Vec::with_capacity(cfg.n_layers);
         for (l, (window, rope)) in specs.into_iter().enumerate() {
             let p = |s: &str| format!("blk.{l}.{s}");
@@ -503,7 +509,13 @@ impl Model {
         convert(&mut output);
         for l in &mut layers {
             for m in [
-                &mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo, &mut l.gate, &mut l.up, &mut l.down,
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
             ] {
                 convert(m);
             }

@@ -218,7 +218,11 @@ impl Source {
     pub fn bytes(&self, name: &str) -> Result<(GgmlDType, Vec<u64>, Bytes, &Entry), EngineError> {
         let e = self.entries.get(name).ok_or_else(|| {
             invalid(
-                &self.files.first().map_or("model", |f| f.0.as_str()).to_owned(),
+                &self
+                    .files
+                    .first()
+                    .map_or("model", |f| f.0.as_str())
+                    .to_owned(),
                 format!("tensor `{name}` is missing"),
             )
         })?;
@@ -275,8 +279,8 @@ fn read_safetensors_header(
         if name == "__metadata__" {
             continue;
         }
-        let t: RawTensor = serde_json::from_value(v)
-            .map_err(|e| invalid(rel, format!("tensor `{name}`: {e}")))?;
+        let t: RawTensor =
+            serde_json::from_value(v).map_err(|e| invalid(rel, format!("tensor `{name}`: {e}")))?;
         let (dtype, size) = match t.dtype.as_str() {
             "F32" => (Ok(GgmlDType::F32), Some(4)),
             "F16" => (Ok(GgmlDType::F16), Some(2)),

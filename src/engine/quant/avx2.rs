@@ -579,12 +579,20 @@ pub unsafe fn half_dot<const BF16: bool>(w: &[u8], x: &[f32]) -> f32 {
     while i + 32 <= n {
         for (j, a) in acc.iter_mut().enumerate() {
             let at = i + 8 * j;
-            *a = _mm256_fmadd_ps(widen8::<BF16>(wp.add(2 * at)), _mm256_loadu_ps(xp.add(at)), *a);
+            *a = _mm256_fmadd_ps(
+                widen8::<BF16>(wp.add(2 * at)),
+                _mm256_loadu_ps(xp.add(at)),
+                *a,
+            );
         }
         i += 32;
     }
     while i + 8 <= n {
-        acc[0] = _mm256_fmadd_ps(widen8::<BF16>(wp.add(2 * i)), _mm256_loadu_ps(xp.add(i)), acc[0]);
+        acc[0] = _mm256_fmadd_ps(
+            widen8::<BF16>(wp.add(2 * i)),
+            _mm256_loadu_ps(xp.add(i)),
+            acc[0],
+        );
         i += 8;
     }
     let mut s = hsum(_mm256_add_ps(

@@ -151,8 +151,7 @@ fn f32_weights_at_an_unaligned_offset_are_read_correctly() {
     bytes.extend_from_slice(aligned.data.as_slice());
     let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes);
     let len = 4 * 64 * 4;
-    let shifted =
-        QMatrix::new(GgmlDType::F32, 4, 64, Bytes::new(owner, 1, len).unwrap()).unwrap();
+    let shifted = QMatrix::new(GgmlDType::F32, 4, 64, Bytes::new(owner, 1, len).unwrap()).unwrap();
     let mut row = vec![0f32; 64];
     for r in 0..4 {
         shifted.dequantize_row(r, &mut row);
@@ -160,5 +159,8 @@ fn f32_weights_at_an_unaligned_offset_are_read_correctly() {
     }
     let xs = values(64, 2);
     let kern = kernels();
-    assert_eq!(product(kern, &shifted, &xs, 1), product(kern, &aligned, &xs, 1));
+    assert_eq!(
+        product(kern, &shifted, &xs, 1),
+        product(kern, &aligned, &xs, 1)
+    );
 }

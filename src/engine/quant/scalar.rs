@@ -136,7 +136,9 @@ pub fn q6k(w: &[u8], a: &[Q8KBlock]) -> f32 {
 
 /// A bf16 weight row against f32 activations.
 pub fn bf16(w: &[u8], x: &[f32]) -> f32 {
-    half_dot(w, x, |b| f32::from_bits((u16::from_le_bytes(b) as u32) << 16))
+    half_dot(w, x, |b| {
+        f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
+    })
 }
 
 /// An f16 weight row against f32 activations.
