@@ -90,13 +90,9 @@ fn max_logprob_gap(a: &mut dyn Generator, b: &mut dyn Generator) -> f64 {
 #[test]
 fn the_native_safetensors_pass_agrees_with_candle_transformers() {
     let dir = tempfile::tempdir().unwrap();
-    for arch in [
-        TinyHf::Llama,
-        TinyHf::Mistral,
-        TinyHf::Qwen2,
-        TinyHf::Qwen3,
-        TinyHf::Gemma3,
-    ] {
+    // Gemma 3 is not here: candle-transformers 0.11's gemma3 cannot score a continuation after a prompt
+    // ("slice-set only supports contiguous tensors" in its KV cache), so it cannot be the reference.
+    for arch in [TinyHf::Llama, TinyHf::Mistral, TinyHf::Qwen2, TinyHf::Qwen3] {
         let path = dir.path().join(arch.model_type());
         write_tiny_hf(arch, &path);
         let mut native = engine(&path, Precision::F32, false);
@@ -136,10 +132,14 @@ fn bf16_shards_run_as_stored_and_agree_with_their_f32_widening_and_candle() {
         assert_eq!(info.weights.len(), 2, "both shards are read: {info:?}");
         let mut widened = engine(&path, Precision::F32, false);
         assert_eq!(widened.info().precision, "f32");
-        let mut reference = engine(&path, Precision::F32, true);
         // The same bf16 values multiplied in f32: only the order of the sums differs.
         let gap = max_logprob_gap(stored.as_mut(), widened.as_mut());
         assert!(gap < 1e-4, "{arch:?}: bf16 vs f32 widening differ by {gap}");
+        if arch == TinyHf::Gemma3 {
+            // candle-transformers' gemma3 cannot score (see the test above): no reference for it.
+            continue;
+        }
+        let mut reference = engine(&path, Precision::F32, true);
         let gap = max_logprob_gap(stored.as_mut(), reference.as_mut());
         assert!(
             gap < 1e-3,
