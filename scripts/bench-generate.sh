@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Generation speed, modelvet (candle) against llama.cpp (through llama-cpp-python) on the same GGUF file,
-# same prompt text, greedy, 2 threads, in one run. Prints prompt-processing and decode tokens/s for both,
-# the ratios, and modelvet's peak memory against the model file size.
+# Generation speed, modelvet against llama.cpp (through llama-cpp-python) on the same weights, same prompt
+# text, greedy, 2 threads, in one run. Prints prompt-processing and decode tokens/s for both, the ratios,
+# and modelvet's peak memory against the model's weight files. The GGUF models run the same file on both;
+# the Hugging Face folder rebuilt by scripts/make-hf-folder.sh (Qwen2.5-Coder-0.5B, bf16 safetensors)
+# runs on modelvet's native safetensors path against llama.cpp on the GGUF of the same bf16 values.
+# ONLY=NAME measures one model (SmolLM2-135M, Qwen2.5-0.5B, Gemma-3-270M, Qwen2.5-0.5B-HF).
 #
 # Like with like: modelvet is the plain `cargo build --release` users get (its kernels pick AVX2 or scalar
 # at run time); llama-cpp-python is built by scripts/setup-llama-server.sh for the SIMD extensions this CPU
@@ -21,17 +24,18 @@ PRECISION="${PRECISION:-quantized}"
 . scripts/cpu-flags.sh
 bench_setup # the llama.cpp peer for this CPU, and BIN: the release build users get, or $MODELVET_BIN
 
-bench_model() { # bench_model NAME FILE
-  local name="$1" file="$2"
-  [ -f "$file" ] || { echo "missing $file: run scripts/fetch-models.sh" >&2; return 1; }
+bench_model() { # bench_model NAME PATH [PEER_GGUF [PRECISION]]: PATH for modelvet, PEER_GGUF for llama.cpp
+  local name="$1" file="$2" peer="${3:-$2}" precision="${4:-$PRECISION}"
+  [ -z "${ONLY:-}" ] || [ "$ONLY" = "$name" ] || return 0
+  [ -e "$file" ] || { echo "missing $file: run scripts/fetch-models.sh" >&2; return 1; }
   # One prompt text for both engines: the model's own chat template around a request for a long answer.
   local text
   text="$($BIN template "$file" --prompt "Write a long story about a dragon who learns to paint." --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')"
   local best_mv="" mem=0 kernels=""
   for _ in $(seq "$RUNS"); do
-    local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --precision "$PRECISION" --quiet >/dev/null; } 2>&1 )"
+    local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --precision "$precision" --quiet >/dev/null; } 2>&1 )"
     local line; line="$(echo "$err" | grep 'prompt tokens')"
-    kernels="$(echo "$line" | sed -n 's/.*quantized, \([a-z0-9]*\) kernels.*/\1/p')"
+    kernels="$(echo "$line" | sed -n 's/.*[ ,]\([a-z0-9]*\) kernels.*/\1/p')"
     local rss; rss="$(echo "$err" | awk '/MAXRSS/{print $2}')"; [ "$rss" -gt "$mem" ] && mem="$rss"
     best_mv="$best_mv$line"$'\n'
   done
@@ -44,7 +48,7 @@ for l in sys.stdin:
     if m:
         pp.append(int(m[1]) / float(m[2])); tg.append(int(m[3]) / float(m[4]))
 print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")')
-  read -r lc_pp lc_tg < <(python3 - "$file" "$text" "$THREADS" "$MAX_TOKENS" "$RUNS" <<'PY'
+  read -r lc_pp lc_tg < <(python3 - "$peer" "$text" "$THREADS" "$MAX_TOKENS" "$RUNS" <<'PY'
 import statistics, sys, time
 import llama_cpp
 path, text, threads, max_tokens, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -64,7 +68,8 @@ for _ in range(runs):
 print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")
 PY
 )
-  local size; size=$(stat -Lc %s "$file")
+  local size
+  if [ -d "$file" ]; then size=$(stat -Lc %s "$file"/*.safetensors | awk '{s += $1} END {print s}'); else size=$(stat -Lc %s "$file"); fi
   printf '%-14s prompt %7.1f tok/s vs llama.cpp %7.1f (%.2fx)   decode %6.1f tok/s vs %6.1f (%.2fx)   peak RSS %d MB = %.2fx file   [%s kernels, load %s]\n' \
     "$name" "$mv_pp" "$lc_pp" "$(echo "$mv_pp / $lc_pp" | bc -l)" "$mv_tg" "$lc_tg" "$(echo "$mv_tg / $lc_tg" | bc -l)" \
     "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)" "${kernels:-?}" "$(cut -d' ' -f1 /proc/loadavg)"
@@ -74,3 +79,9 @@ echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RU
 bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 bench_model Gemma-3-270M "$M/gemma-3-270m/gemma-3-270m-q4_k_m.gguf"
+# The rebuilt Hugging Face folder on its bf16 weights (auto precision) vs llama.cpp on the same bf16 values.
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = Qwen2.5-0.5B-HF ]; then
+  scripts/make-hf-folder.sh >&2
+  D="${MODELVET_DERIVED:-$HOME/.cache/modelvet/derived}"
+  bench_model Qwen2.5-0.5B-HF "$D/qwen2.5-coder-0.5b-hf" "$D/qwen2.5-coder-0.5b-bf16.gguf" auto
+fi

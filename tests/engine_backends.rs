@@ -1,5 +1,5 @@
 //! Every loading path of the candle backend, on tiny random-weight models the tests write themselves
-//! (`support::tiny`): five GGUF architectures and five Hugging Face `model_type`s.
+//! (`support::tiny`): five GGUF architectures and six Hugging Face `model_type`s.
 //!
 //! Why it exists: the real-model tests (`engine_real`) cover two architectures and need downloads; these
 //! run everywhere, in seconds, and catch a loader that no longer finds a tensor or a key, a backend that
@@ -221,11 +221,12 @@ backend_specs! {
     gguf_qwen3: Fixture::Gguf(TinyGguf::Qwen3), "qwen3", "native-gguf";
     gguf_gemma3: Fixture::Gguf(TinyGguf::Gemma3), "gemma3", "native-gguf";
     gguf_phi3: Fixture::Gguf(TinyGguf::Phi3), "phi3", "candle-gguf";
-    safetensors_llama: Fixture::Hf(TinyHf::Llama), "llama", "candle-safetensors";
-    safetensors_qwen2: Fixture::Hf(TinyHf::Qwen2), "qwen2", "candle-safetensors";
-    safetensors_qwen3: Fixture::Hf(TinyHf::Qwen3), "qwen3", "candle-safetensors";
-    safetensors_mistral: Fixture::Hf(TinyHf::Mistral), "mistral", "candle-safetensors";
+    safetensors_llama: Fixture::Hf(TinyHf::Llama), "llama", "native-safetensors";
+    safetensors_qwen2: Fixture::Hf(TinyHf::Qwen2), "qwen2", "native-safetensors";
+    safetensors_qwen3: Fixture::Hf(TinyHf::Qwen3), "qwen3", "native-safetensors";
+    safetensors_mistral: Fixture::Hf(TinyHf::Mistral), "mistral", "native-safetensors";
     safetensors_gemma: Fixture::Hf(TinyHf::Gemma), "gemma", "candle-safetensors";
+    safetensors_gemma3: Fixture::Hf(TinyHf::Gemma3), "gemma3_text", "native-safetensors";
 }
 
 #[test]

@@ -1,10 +1,12 @@
-//! The local backend: GGUF models of llama, qwen2, qwen3 and gemma3 on modelvet's own forward pass
-//! ([`super::native`]), phi3 GGUF through candle-transformers' quantized models, Hugging Face folders with
-//! safetensors through candle-transformers, on the CPU.
+//! The local backend: GGUF models of llama, qwen2, qwen3 and gemma3 and Hugging Face folders of llama,
+//! mistral, qwen2, qwen3 and gemma3 on modelvet's own forward pass ([`super::native`], [`super::hf`]);
+//! phi3 GGUF through candle-transformers' quantized models and other Hugging Face folders (gemma) through
+//! candle-transformers, on the CPU. `EngineOptions::candle_transformers` sends every model to
+//! candle-transformers: the cross-check path the tests compare the native pass with.
 //!
 //! Each GGUF file is first read by modelvet's own bounded header reader (candle's trusts lengths).
 //! Architectures are chosen from `general.architecture` (GGUF) or `model_type` (config.json).
-//! Safetensors weights are memory-mapped and computed in f32.
+//! On the candle-transformers path safetensors weights are memory-mapped and computed in f32.
 //!
 //! Prompt rendering, tokenization and end-of-turn tokens live in a [`Frontend`] shared with the batch
 //! server's handles ([`super::batch`]); [`Decoding`] is the one sampling loop both paths use.
@@ -35,7 +37,15 @@ use std::time::Instant;
 /// GGUF architectures this backend runs.
 pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
 /// config.json `model_type`s this backend runs from safetensors.
-pub const SAFETENSORS_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "mistral", "gemma"];
+pub const SAFETENSORS_ARCHITECTURES: &[&str] = &[
+    "llama",
+    "qwen2",
+    "qwen3",
+    "mistral",
+    "gemma",
+    "gemma3",
+    "gemma3_text",
+];
 /// Largest f32 copy of the weights `Precision::Auto` makes (bytes).
 pub const AUTO_F32_BUDGET: u64 = 2 << 30;
 /// Most prompt tokens computed in one forward pass (bounds activation memory).
@@ -59,6 +69,7 @@ enum Weights {
     Qwen3(Box<m::qwen3::ModelForCausalLM>),
     Mistral(Box<m::mistral::Model>),
     Gemma(Box<m::gemma::Model>),
+    Gemma3(Box<m::gemma3::Model>),
 }
 
 impl Weights {
@@ -91,6 +102,7 @@ impl Weights {
             Weights::Qwen3(w) => w.forward(&x, pos)?,
             Weights::Mistral(w) => w.forward(&x, pos)?,
             Weights::Gemma(w) => w.forward(&x, pos)?,
+            Weights::Gemma3(w) => w.forward(&x, pos)?,
         };
         let vocab = *logits.dims().last().unwrap_or(&0);
         let flat = logits.flatten_all()?.to_dtype(DType::F32)?;
@@ -129,6 +141,7 @@ impl Weights {
             Weights::Qwen3(w) => w.clear_kv_cache(),
             Weights::Mistral(w) => w.clear_kv_cache(),
             Weights::Gemma(w) => w.clear_kv_cache(),
+            Weights::Gemma3(w) => w.clear_kv_cache(),
         }
         Ok(())
     }
@@ -144,6 +157,7 @@ impl Weights {
             Weights::Qwen3(w) => Weights::Qwen3(w.clone()),
             Weights::Mistral(w) => Weights::Mistral(w.clone()),
             Weights::Gemma(w) => Weights::Gemma(w.clone()),
+            Weights::Gemma3(w) => Weights::Gemma3(w.clone()),
             Weights::QQwen2(_) | Weights::QQwen3(_) | Weights::QPhi3(_) => return None,
         })
     }
@@ -198,6 +212,7 @@ impl CandleGenerator {
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
 
         let mut precision = "f32";
+        let mut precision_owned = String::new();
         let mut backend = "candle-gguf";
         let (weights, arch, files, tokenizer, tok_source, gguf_template, context) = if let Some(f) =
             ggufs.first()
@@ -249,7 +264,11 @@ impl CandleGenerator {
                         "quantized, scalar kernels"
                     };
                     backend = "native-gguf";
-                    let model = native::Model::load(&f.path, &f.rel, &header, f32_weights)?;
+                    let mode = match f32_weights {
+                        true => native::Weights::F32,
+                        false => native::Weights::Stored,
+                    };
+                    let model = native::Model::load(&f.path, &f.rel, &header, mode)?;
                     let seq = model.new_seq();
                     Weights::Native(Arc::new(model), seq)
                 } else {
@@ -282,7 +301,38 @@ impl CandleGenerator {
                 context,
             )
         } else {
-            let (weights, arch, files, context) = load_safetensors(model, &device)?;
+            backend = "candle-safetensors";
+            let native = super::hf::ARCHITECTURES.contains(&folder_model_type(model).as_str());
+            let (weights, arch, files, context) = if native && !opts.candle_transformers {
+                // The native forward pass on the mapped 16-bit weights (`auto`), widened to f32, or
+                // quantized once to Q8_0: the record names what ran and which kernels.
+                let mode = match opts.precision {
+                    super::Precision::Auto => native::Weights::Stored,
+                    super::Precision::F32 => native::Weights::F32,
+                    super::Precision::Quantized => native::Weights::Q8_0,
+                };
+                let loaded = super::hf::load(model, mode)?;
+                let level = super::quant::kernel_name();
+                precision_owned = match mode {
+                    native::Weights::Stored => format!("{}, {level} kernels", loaded.stored),
+                    native::Weights::F32 => "f32".into(),
+                    native::Weights::Q8_0 => format!(
+                        "q8_0 (quantized at load from {}), {level} kernels",
+                        loaded.stored
+                    ),
+                };
+                backend = "native-safetensors";
+                let (arch, context) = (loaded.model.cfg.arch.clone(), loaded.model.cfg.context);
+                let seq = loaded.model.new_seq();
+                (
+                    Weights::Native(Arc::new(loaded.model), seq),
+                    arch,
+                    loaded.files,
+                    context,
+                )
+            } else {
+                load_safetensors(model, &device)?
+            };
             let t = tokenizer_json.ok_or_else(|| {
                 invalid(&model.reference, "safetensors model without tokenizer.json")
             })?;
@@ -326,12 +376,7 @@ impl CandleGenerator {
         }
         let snapshot_ok = weights.snapshot().is_some();
         let info = EngineInfo {
-            backend: if files.iter().any(|f| f.ends_with(".gguf")) {
-                backend
-            } else {
-                "candle-safetensors"
-            }
-            .into(),
+            backend: backend.into(),
             architecture: arch,
             weights: files,
             tokenizer: tok_source,
@@ -339,7 +384,11 @@ impl CandleGenerator {
             context_length: context,
             stop_ids: stop_ids.clone(),
             prefix_cache: snapshot_ok,
-            precision: precision.into(),
+            precision: if precision_owned.is_empty() {
+                precision.into()
+            } else {
+                precision_owned
+            },
             threads: candle_core::utils::get_num_threads(),
             batch: if matches!(weights, Weights::Native(..)) {
                 if opts.batch == 0 {
@@ -722,6 +771,16 @@ fn generation_config_eos(model: &ResolvedModel) -> Vec<u32> {
     }
 }
 
+/// config.json's `model_type` (empty when unreadable: the loaders then report why).
+fn folder_model_type(model: &ResolvedModel) -> String {
+    model
+        .file("config.json")
+        .and_then(|f| crate::util::read_capped(&f.path, 16 << 20).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// config.json read as one architecture's configuration.
 fn config<T: serde::de::DeserializeOwned>(
     cfg: &serde_json::Value,
@@ -812,6 +871,10 @@ fn load_safetensors(
         "gemma" => {
             let c: m::gemma::Config = config(&cfg, "gemma")?;
             Weights::Gemma(Box::new(m::gemma::Model::new(false, &c, vb)?))
+        }
+        "gemma3" | "gemma3_text" => {
+            let c: m::gemma3::Config = config(&cfg, "gemma3")?;
+            Weights::Gemma3(Box::new(m::gemma3::Model::new(false, &c, vb)?))
         }
         other => {
             return Err(EngineError::UnsupportedArchitecture {

@@ -1,7 +1,8 @@
 //! The inference engine: everything above it (probe runner, reports) talks to a [`Generator`] and never to
-//! candle. Three backends implement it: modelvet's own forward pass on GGUF weights (`native`, batched by
-//! `batch`), candle-transformers (`candle`: phi3 GGUF and safetensors folders), and OpenAI-compatible
-//! servers (`remote`).
+//! candle. Three backends implement it: modelvet's own forward pass on GGUF files and Hugging Face
+//! safetensors folders (`native`, reading through `weights` and `hf`, batched by `batch`),
+//! candle-transformers (`candle`: phi3 GGUF, other safetensors folders, and the cross-check), and
+//! OpenAI-compatible servers (`remote`).
 //!
 //! A generator renders prompts with the model's own chat template, generates (greedy or seeded
 //! sampling, stopping on the model's end-of-turn tokens, at max tokens, or when a callback says so), and
@@ -14,10 +15,12 @@ pub mod candle;
 pub mod chat;
 mod decode;
 mod frontend;
+pub mod hf;
 pub mod native;
 pub mod quant;
 pub mod remote;
 pub mod tokenizer;
+mod weights;
 
 use serde::{Deserialize, Serialize};
 
@@ -168,7 +171,8 @@ impl Scored {
 /// What an engine is running, for the record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EngineInfo {
-    /// `candle-gguf`, `candle-safetensors`, later `remote`.
+    /// `native-gguf` or `native-safetensors` (modelvet's own forward pass), `candle-gguf` or
+    /// `candle-safetensors` (candle-transformers), `remote`.
     pub backend: String,
     pub architecture: String,
     /// The weight files loaded, relative to the model root.
@@ -184,7 +188,9 @@ pub struct EngineInfo {
     pub prefix_cache: bool,
     /// `f32` (weights widened at load: exact arithmetic on the stored weights), `quantized` (candle's
     /// quantized kernels), or for modelvet's own forward pass `quantized, avx2 kernels` / `quantized,
-    /// scalar kernels` (the two sum in different orders, so near-ties can resolve differently).
+    /// scalar kernels` (the two sum in different orders, so near-ties can resolve differently); for a
+    /// Hugging Face folder on the native pass, the stored type and the kernels (`bf16, avx2 kernels`),
+    /// `f32`, or `q8_0 (quantized at load from bf16), avx2 kernels`.
     pub precision: String,
     pub threads: usize,
     /// Answers the engine computes at once (1: one at a time). Batching changes timings, not answers.
@@ -251,15 +257,18 @@ pub trait Generator {
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
     /// GGUF models of the architectures modelvet computes itself (llama, qwen2, qwen3, gemma3):
-    /// quantized, which is llama.cpp's arithmetic and so what users of the file see. Others (phi3
-    /// through candle-transformers): f32 when the dequantized weights fit in 2 GiB, else quantized.
+    /// quantized, which is llama.cpp's arithmetic and so what users of the file see. Hugging Face folders
+    /// of those (and mistral): the stored bf16/f16 weights, memory-mapped, never widened as a whole.
+    /// Others (phi3 through candle-transformers): f32 when the dequantized weights fit in 2 GiB, else
+    /// quantized.
     #[default]
     Auto,
     /// Dequantize every weight to f32 at load: the exact product of the stored weights, without the 8-bit
     /// rounding of activations that quantized kernels (llama.cpp's included) apply. Four bytes per weight.
     F32,
     /// The stored blocks, with activations rounded to 8 bits per block as llama.cpp does: the file's
-    /// memory footprint and the fastest decode.
+    /// memory footprint and the fastest decode. Hugging Face bf16/f16/f32 weights are quantized once at
+    /// load to Q8_0 (about half the size of bf16).
     Quantized,
 }
 
@@ -267,8 +276,8 @@ pub enum Precision {
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
     pub precision: Precision,
-    /// Run GGUF models through candle-transformers' quantized models instead of modelvet's own forward
-    /// pass: the cross-check the tests use (their arithmetic agrees on llama, qwen2 and qwen3).
+    /// Run models through candle-transformers (GGUF: its quantized models; Hugging Face folders: its f32
+    /// models) instead of modelvet's own forward pass: the cross-check the tests use.
     pub candle_transformers: bool,
     /// Answers to compute at once when a caller runs several (0: the engine's default).
     pub batch: usize,

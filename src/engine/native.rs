@@ -17,7 +17,8 @@
 //! The arithmetic follows llama.cpp's graph for each architecture (RMS norms, RoPE interleaved for llama
 //! and NeoX-style otherwise, grouped-query attention, Gemma 3's extra norms, sliding windows and GELU).
 
-use super::quant::{self, Bytes, OutPtr, QMatrix};
+use super::quant::{self, OutPtr, QMatrix};
+use super::weights::Source;
 use super::EngineError;
 use crate::provenance::gguf::GgufFile;
 use candle_core::quantized::GgmlDType;
@@ -28,13 +29,13 @@ use std::sync::Arc;
 pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Activation {
+pub(super) enum Activation {
     Silu,
     /// GELU, tanh approximation (Gemma).
     GeluTanh,
 }
 
-/// Hyperparameters read from the GGUF metadata.
+/// Hyperparameters, read from GGUF metadata or from config.json.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub arch: String,
@@ -45,23 +46,47 @@ pub struct Config {
     pub head_dim: usize,
     pub vocab: usize,
     pub context: usize,
-    rope_dim: usize,
-    rope_neox: bool,
-    eps: f32,
-    activation: Activation,
+    pub(super) rope_dim: usize,
+    pub(super) rope_neox: bool,
+    pub(super) eps: f32,
+    pub(super) activation: Activation,
     /// Gemma multiplies the embedding by √hidden.
-    embed_scale: Option<f32>,
-    attn_scale: f32,
+    pub(super) embed_scale: Option<f32>,
+    pub(super) attn_scale: f32,
 }
 
-/// Rotary-embedding tables for one frequency base: cos/sin per position are computed on demand.
-struct Rope {
+/// Everything a loader derives besides the hyperparameters: the feed-forward width, each layer's
+/// attention window and rotary frequencies, and the offset Hugging Face's Gemma norms add (`1 + w`).
+pub(super) struct Plan {
+    pub cfg: Config,
+    pub ff: usize,
+    /// Per layer: the positions a token may look back (`None`: global) and its rotary frequencies.
+    pub layers: Vec<(Option<usize>, Arc<Rope>)>,
+    pub norm_offset: f32,
+}
+
+/// What the weight matrices are computed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// As stored (quantized blocks, bf16, f16, f32), read from the map.
+    Stored,
+    /// Widened to f32 at load: exact arithmetic on the stored values, 4 bytes per weight.
+    F32,
+    /// 16-bit and f32 matrices quantized once at load to Q8_0 (quantized ones kept as stored).
+    Q8_0,
+}
+
+/// Rotary-embedding frequencies: cos/sin per position are computed on demand.
+pub(super) struct Rope {
     /// Inverse frequency of each rotated pair.
     inv_freq: Vec<f32>,
+    /// YaRN's attention factor, applied to cos and sin (1 otherwise).
+    mscale: f32,
 }
 
 impl Rope {
-    fn new(dim: usize, base: f32, factors: Option<&[f32]>) -> Rope {
+    /// Frequencies `base^(-2i/dim)`, each divided by its factor when given (llama.cpp's `rope_freqs`).
+    pub(super) fn new(dim: usize, base: f32, factors: Option<&[f32]>) -> Rope {
         let inv_freq = (0..dim / 2)
             .map(|i| {
                 let f = 1.0 / base.powf((2 * i) as f32 / dim as f32);
@@ -71,7 +96,20 @@ impl Rope {
                 }
             })
             .collect();
-        Rope { inv_freq }
+        Rope {
+            inv_freq,
+            mscale: 1.0,
+        }
+    }
+
+    /// Frequencies computed elsewhere (Hugging Face's rope scalings), with an attention factor.
+    pub(super) fn from_inv_freq(inv_freq: Vec<f32>, mscale: f32) -> Rope {
+        Rope { inv_freq, mscale }
+    }
+
+    #[cfg(test)]
+    pub(super) fn inv_freq(&self) -> &[f32] {
+        &self.inv_freq
     }
 
     /// Rotates each `head_dim`-wide head of `x` for position `pos`.
@@ -82,7 +120,7 @@ impl Rope {
             .iter()
             .map(|f| {
                 let a = pos as f32 * f;
-                (a.cos(), a.sin())
+                (a.cos() * self.mscale, a.sin() * self.mscale)
             })
             .collect();
         for head in x.chunks_exact_mut(head_dim) {
@@ -176,118 +214,102 @@ fn invalid(rel: &str, message: impl std::fmt::Display) -> EngineError {
     }
 }
 
-fn ggml_dtype(id: u32) -> Option<GgmlDType> {
-    Some(match id {
-        0 => GgmlDType::F32,
-        1 => GgmlDType::F16,
-        2 => GgmlDType::Q4_0,
-        3 => GgmlDType::Q4_1,
-        6 => GgmlDType::Q5_0,
-        7 => GgmlDType::Q5_1,
-        8 => GgmlDType::Q8_0,
-        10 => GgmlDType::Q2K,
-        11 => GgmlDType::Q3K,
-        12 => GgmlDType::Q4K,
-        13 => GgmlDType::Q5K,
-        14 => GgmlDType::Q6K,
-        30 => GgmlDType::BF16,
-        _ => return None,
-    })
-}
-
-/// Reads tensors out of a mapped GGUF file, checking every shape against what the model needs.
+/// Reads tensors out of a weight source, checking every shape against what the model needs. Errors name
+/// the file and the tensor as stored there, with its shape as stored (safetensors: outermost first).
 struct Tensors<'a> {
-    header: &'a GgufFile,
-    map: Arc<memmap2::Mmap>,
-    rel: &'a str,
-    f32_weights: bool,
+    src: &'a Source,
+    /// Added to every norm weight (Hugging Face Gemma's `1 + w`).
+    norm_offset: f32,
 }
 
 impl Tensors<'_> {
-    fn info(&self, name: &str) -> Option<&crate::provenance::gguf::TensorInfo> {
-        self.header.tensors.iter().find(|t| t.name == name)
+    fn has(&self, name: &str) -> bool {
+        self.src.entry(name).is_some()
     }
 
-    fn bytes(&self, name: &str) -> Result<(GgmlDType, Vec<u64>, Bytes), EngineError> {
-        let t = self
-            .info(name)
-            .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` is missing")))?;
-        let dtype = ggml_dtype(t.ggml_type).ok_or_else(|| {
-            invalid(
-                self.rel,
-                format!(
-                    "tensor `{name}` has GGML type {} which modelvet cannot compute",
-                    t.ggml_type
-                ),
-            )
-        })?;
-        let len = t
-            .byte_len()
-            .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` has an impossible size")))?;
-        let start = self.header.data_offset.checked_add(t.offset);
-        let bytes = start
-            .and_then(|s| {
-                let owner: Arc<dyn AsRef<[u8]> + Send + Sync> = self.map.clone();
-                Bytes::new(owner, usize::try_from(s).ok()?, usize::try_from(len).ok()?)
-            })
-            .ok_or_else(|| invalid(self.rel, format!("tensor `{name}` lies outside the file")))?;
-        Ok((dtype, t.dims.clone(), bytes))
+    /// `dims` (innermost first) the way the file writes them.
+    fn shown(&self, e: &super::weights::Entry, dims: &[u64]) -> Vec<u64> {
+        if self.src.file_of(e).ends_with(".safetensors") {
+            dims.iter().rev().copied().collect()
+        } else {
+            dims.to_vec()
+        }
     }
 
-    /// A `rows` × `cols` matrix (GGUF dims are `[cols, rows]`).
+    /// A `rows` × `cols` matrix (dims `[cols, rows]`), as stored.
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, EngineError> {
-        let (dtype, dims, bytes) = self.bytes(name)?;
-        if dims != [cols as u64, rows as u64] {
+        let (dtype, dims, bytes, e) = self.src.bytes(name)?;
+        let rel = self.src.file_of(e);
+        let want = [cols as u64, rows as u64];
+        if dims != want {
             return Err(invalid(
-                self.rel,
-                format!("tensor `{name}` has shape {dims:?}, expected [{cols}, {rows}]"),
+                rel,
+                format!(
+                    "tensor `{}` has shape {:?}, the configuration implies {:?}",
+                    e.stored_name,
+                    self.shown(e, &dims),
+                    self.shown(e, &want)
+                ),
             ));
         }
-        let m = QMatrix::new(dtype, rows, cols, bytes)
-            .map_err(|e| invalid(self.rel, format!("tensor `{name}`: {e}")))?;
-        Ok(if self.f32_weights && dtype != GgmlDType::F32 {
-            m.to_f32()
-        } else {
-            m
-        })
+        QMatrix::new(dtype, rows, cols, bytes)
+            .map_err(|x| invalid(rel, format!("tensor `{}`: {x}", e.stored_name)))
     }
 
     /// A vector of `n` values, widened to f32.
     fn vector(&self, name: &str, n: usize) -> Result<Vec<f32>, EngineError> {
-        let (dtype, dims, bytes) = self.bytes(name)?;
+        let (dtype, dims, bytes, e) = self.src.bytes(name)?;
+        let rel = self.src.file_of(e);
         if dims != [n as u64] {
             return Err(invalid(
-                self.rel,
-                format!("tensor `{name}` has shape {dims:?}, expected [{n}]"),
+                rel,
+                format!(
+                    "tensor `{}` has shape {:?}, the configuration implies [{n}]",
+                    e.stored_name,
+                    self.shown(e, &dims)
+                ),
             ));
         }
         let m = QMatrix::new(dtype, 1, n, bytes)
-            .map_err(|e| invalid(self.rel, format!("tensor `{name}`: {e}")))?;
+            .map_err(|x| invalid(rel, format!("tensor `{}`: {x}", e.stored_name)))?;
         let mut v = vec![0f32; n];
         m.dequantize_row(0, &mut v);
         Ok(v)
     }
 
     fn optional_vector(&self, name: &str, n: usize) -> Result<Option<Vec<f32>>, EngineError> {
-        match self.info(name) {
-            Some(_) => self.vector(name, n).map(Some),
-            None => Ok(None),
+        match self.has(name) {
+            true => self.vector(name, n).map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// A norm's weights, with the source's offset added.
+    fn norm(&self, name: &str, n: usize) -> Result<Vec<f32>, EngineError> {
+        let mut v = self.vector(name, n)?;
+        v.iter_mut().for_each(|x| *x += self.norm_offset);
+        Ok(v)
+    }
+
+    fn optional_norm(&self, name: &str, n: usize) -> Result<Option<Vec<f32>>, EngineError> {
+        match self.has(name) {
+            true => self.norm(name, n).map(Some),
+            false => Ok(None),
         }
     }
 }
 
 /// Hyperparameters past this are not a real model but a hostile or broken header.
-const MAX_DIM: u64 = 1 << 20;
-const MAX_LAYERS: u64 = 1024;
+pub(super) const MAX_DIM: u64 = 1 << 20;
+pub(super) const MAX_LAYERS: u64 = 1024;
 
 impl Model {
-    /// Loads a GGUF file already opened and checked as `header`. With `f32_weights`, every matrix is
-    /// widened to f32 at load (exact arithmetic on the stored values, 4 bytes per weight).
+    /// Loads a GGUF file already opened and checked as `header`.
     pub fn load(
         path: &Path,
         rel: &str,
         header: &GgufFile,
-        f32_weights: bool,
+        weights: Weights,
     ) -> Result<Model, EngineError> {
         let arch = header.architecture().unwrap_or("").to_owned();
         if !ARCHITECTURES.contains(&arch.as_str()) {
@@ -368,47 +390,10 @@ impl Model {
             embed_scale: is_gemma.then(|| (hidden as f32).sqrt()),
             attn_scale: 1.0 / (head_dim as f32).sqrt(),
         };
-
-        let file = std::fs::File::open(path).map_err(|e| invalid(rel, e))?;
-        // Safety: the map is read-only and lives as long as the model; like every memory-mapping loader
-        // (candle's safetensors included), a file truncated by another process while mapped faults.
-        // Populated at load: the weights are read in once here rather than page by page inside the first
-        // forward pass (which would be counted as prompt time).
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
-            .map_err(|e| invalid(rel, e))?;
+        let src = Source::gguf(path, rel, header)?;
         let t = Tensors {
-            header,
-            map: Arc::new(map),
-            rel,
-            f32_weights,
-        };
-        let embed_info = t
-            .info("token_embd.weight")
-            .ok_or_else(|| invalid(rel, "tensor `token_embd.weight` is missing"))?;
-        let vocab = match embed_info.dims.as_slice() {
-            [c, v] if *c == hidden as u64 && *v > 0 && *v <= 1 << 24 => *v as usize,
-            d => {
-                return Err(invalid(
-                    rel,
-                    format!("token_embd.weight has shape {d:?}, expected [{hidden}, vocab]"),
-                ))
-            }
-        };
-        // The embedding stays quantized even with `f32_weights`: it is only ever looked up by row,
-        // unless it doubles as the output matrix.
-        let embed_tied = t.info("output.weight").is_none();
-        let embed = {
-            let (dtype, _, bytes) = t.bytes("token_embd.weight")?;
-            QMatrix::new(dtype, vocab, hidden, bytes).map_err(|e| invalid(rel, e))?
-        };
-        let output = if embed_tied {
-            if f32_weights {
-                embed.to_f32()
-            } else {
-                embed.clone()
-            }
-        } else {
-            t.matrix("output.weight", vocab, hidden)?
+            src: &src,
+            norm_offset: 0.0,
         };
         let rope_factors = t.optional_vector("rope_freqs.weight", rope_dim / 2)?;
         let global_rope = Arc::new(Rope::new(rope_dim, rope_base, rope_factors.as_deref()));
@@ -419,13 +404,73 @@ impl Model {
         ));
         let window = num("attention.sliding_window").map(|w| w as usize);
         let window_pattern = num("attention.sliding_window_type").unwrap_or(6).max(1) as usize;
-        let (q_dim, kv_dim) = (n_head * head_dim, n_kv_head * head_dim);
-        let mut layers = Vec::with_capacity(n_layers);
-        for l in 0..n_layers {
+        let layers = (0..n_layers)
+            .map(|l| {
+                let sliding = is_gemma && window.is_some() && (l + 1) % window_pattern > 0;
+                match sliding {
+                    true => (window, local_rope.clone()),
+                    false => (None, global_rope.clone()),
+                }
+            })
+            .collect();
+        let plan = Plan {
+            cfg,
+            ff,
+            layers,
+            norm_offset: 0.0,
+        };
+        Model::build(plan, &src, weights)
+    }
+
+    /// Builds a model from a weight source under GGUF's names: every shape is checked against `plan`
+    /// first, and only then are matrices widened or quantized as `weights` asks.
+    pub(super) fn build(plan: Plan, src: &Source, weights: Weights) -> Result<Model, EngineError> {
+        let Plan {
+            cfg,
+            ff,
+            layers: specs,
+            norm_offset,
+        } = plan;
+        let t = Tensors { src, norm_offset };
+        let hidden = cfg.hidden;
+        if specs.len() != cfg.n_layers {
+            return Err(EngineError::Backend(
+                "a plan for another layer count".into(),
+            ));
+        }
+        let (_, dims, bytes, e) = src.bytes("token_embd.weight")?;
+        let rel = src.file_of(e);
+        let vocab = match dims.as_slice() {
+            [c, v] if *c == hidden as u64 && *v > 0 && *v <= 1 << 24 => *v as usize,
+            d => {
+                return Err(invalid(
+                    rel,
+                    format!(
+                        "tensor `{}` has shape {:?}, the configuration implies a hidden size of {hidden}",
+                        e.stored_name,
+                        t.shown(e, d)
+                    ),
+                ))
+            }
+        };
+        // The embedding stays as stored whatever the precision: it is only ever looked up by row,
+        // unless it doubles as the output matrix.
+        let embed = t.matrix("token_embd.weight", vocab, hidden)?;
+        drop(bytes);
+        let output = match t.has("output.weight") {
+            true => t.matrix("output.weight", vocab, hidden)?,
+            false => embed.clone(),
+        };
+        let (q_dim, kv_dim, hd) = (
+            cfg.n_head * cfg.head_dim,
+            cfg.n_kv_head * cfg.head_dim,
+            cfg.head_dim,
+        );
+        let mut layers = Vec::with_capacity(cfg.n_layers);
+        for (l, (window, rope)) in specs.into_iter().enumerate() {
             let p = |s: &str| format!("blk.{l}.{s}");
-            let sliding = is_gemma && window.is_some() && (l + 1) % window_pattern > 0;
             layers.push(Layer {
-                attn_norm: t.vector(&p("attn_norm.weight"), hidden)?,
+                attn_norm: t.norm(&p("attn_norm.weight"), hidden)?,
                 wq: t.matrix(&p("attn_q.weight"), q_dim, hidden)?,
                 wk: t.matrix(&p("attn_k.weight"), kv_dim, hidden)?,
                 wv: t.matrix(&p("attn_v.weight"), kv_dim, hidden)?,
@@ -433,23 +478,48 @@ impl Model {
                 bq: t.optional_vector(&p("attn_q.bias"), q_dim)?,
                 bk: t.optional_vector(&p("attn_k.bias"), kv_dim)?,
                 bv: t.optional_vector(&p("attn_v.bias"), kv_dim)?,
-                q_norm: t.optional_vector(&p("attn_q_norm.weight"), head_dim)?,
-                k_norm: t.optional_vector(&p("attn_k_norm.weight"), head_dim)?,
-                post_attn_norm: t.optional_vector(&p("post_attention_norm.weight"), hidden)?,
-                ffn_norm: t.vector(&p("ffn_norm.weight"), hidden)?,
-                post_ffn_norm: t.optional_vector(&p("post_ffw_norm.weight"), hidden)?,
+                q_norm: t.optional_norm(&p("attn_q_norm.weight"), hd)?,
+                k_norm: t.optional_norm(&p("attn_k_norm.weight"), hd)?,
+                post_attn_norm: t.optional_norm(&p("post_attention_norm.weight"), hidden)?,
+                ffn_norm: t.norm(&p("ffn_norm.weight"), hidden)?,
+                post_ffn_norm: t.optional_norm(&p("post_ffw_norm.weight"), hidden)?,
                 gate: t.matrix(&p("ffn_gate.weight"), ff, hidden)?,
                 up: t.matrix(&p("ffn_up.weight"), ff, hidden)?,
                 down: t.matrix(&p("ffn_down.weight"), hidden, ff)?,
-                window: if sliding { window } else { None },
-                rope: if sliding {
-                    local_rope.clone()
-                } else {
-                    global_rope.clone()
-                },
+                window,
+                rope,
             });
         }
-        let out_norm = t.vector("output_norm.weight", hidden)?;
+        let out_norm = t.norm("output_norm.weight", hidden)?;
+        // Every shape is checked: now the copies a precision asks for.
+        let convert = |m: &mut QMatrix| {
+            let dtype = m.dtype();
+            let sixteen = matches!(dtype, GgmlDType::F16 | GgmlDType::BF16);
+            match weights {
+                Weights::F32 if dtype != GgmlDType::F32 => *m = m.to_f32(),
+                Weights::Q8_0 if sixteen || dtype == GgmlDType::F32 => {
+                    if let Some(q) = m.to_q8_0() {
+                        *m = q
+                    }
+                }
+                _ => {}
+            }
+        };
+        let mut output = output;
+        convert(&mut output);
+        for l in &mut layers {
+            for m in [
+                &mut l.wq,
+                &mut l.wk,
+                &mut l.wv,
+                &mut l.wo,
+                &mut l.gate,
+                &mut l.up,
+                &mut l.down,
+            ] {
+                convert(m);
+            }
+        }
         Ok(Model {
             cfg: Config { vocab, ..cfg },
             embed,

@@ -11,7 +11,11 @@
 //!   products per block, one float scale per block. Each has a scalar version (the reference) and an
 //!   AVX2+FMA+F16C version, picked at run time from the CPU (`MODELVET_KERNELS=scalar|avx2` forces one;
 //!   `MODELVET_SCALAR_KERNELS` still forces scalar). `Q5_1`, `Q2_K` and `Q3_K` use candle's block types and
-//!   their `vec_dot`; f32/f16/bf16 weights are widened to f32.
+//!   their `vec_dot`.
+//! - bf16 and f16 weights (Hugging Face checkpoints) stay 16-bit in the map: each row is widened inside
+//!   the dot product against f32 activations (AVX2+FMA, F16C for f16; scalar otherwise), never as a
+//!   whole. f32 weights are read in place when aligned. [`QMatrix::to_f32`] and [`QMatrix::to_q8_0`]
+//!   make the `--precision f32` and `quantized` copies once at load.
 //! - A product over `m` activation rows unpacks each weight row once (to bytes and scales) and dots it
 //!   with all `m` rows while it is in cache, so batching sequences or prompt tokens costs little more
 //!   memory traffic and decoding work than one.
@@ -73,8 +77,11 @@ enum Kind {
     Q6K,
     /// Any other quantized GGML type, through candle's block type.
     Candle(GgmlDType),
-    /// f32 / f16 / bf16 widened to f32 at load.
+    /// f32 values, in place or (unaligned, or widened at load) in an owned copy.
     F32,
+    /// 16-bit rows widened inside the dot product.
+    BF16,
+    F16,
 }
 
 impl Kind {
@@ -154,7 +161,9 @@ impl QMatrix {
             GgmlDType::Q4K => Kind::Q4K,
             GgmlDType::Q5K => Kind::Q5K,
             GgmlDType::Q6K => Kind::Q6K,
-            GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => Kind::F32,
+            GgmlDType::F32 => Kind::F32,
+            GgmlDType::BF16 => Kind::BF16,
+            GgmlDType::F16 => Kind::F16,
             GgmlDType::Q5_1 | GgmlDType::Q2K | GgmlDType::Q3K => Kind::Candle(dtype),
             other => return Err(QuantError::Unsupported(other)),
         };
@@ -178,10 +187,52 @@ impl QMatrix {
             data,
             f32: None,
         };
-        if kind == Kind::F32 {
+        // f32 values are read in place when 4-aligned (safetensors data offsets need not be).
+        if kind == Kind::F32 && (m.data.as_slice().as_ptr() as usize) % 4 != 0 {
             m.f32 = Some(Arc::new(m.widened()));
         }
         Ok(m)
+    }
+
+    /// The f32 values of a `Kind::F32` matrix, row-major.
+    fn f32_values(&self) -> &[f32] {
+        match &self.f32 {
+            Some(w) => w,
+            // Safety: `new` keeps the bytes in place only when 4-aligned; they hold rows × cols f32.
+            None => unsafe {
+                let b = self.data.as_slice();
+                std::slice::from_raw_parts(b.as_ptr() as *const f32, b.len() / 4)
+            },
+        }
+    }
+
+    /// The storage type (for the engine record).
+    pub fn dtype(&self) -> GgmlDType {
+        self.dtype
+    }
+
+    /// The same values quantized to Q8_0 blocks (ggml's `quantize_row_q8_0_ref`), what `--precision
+    /// quantized` computes with on 16-bit weights; `None` when a row is not whole blocks of 32.
+    pub fn to_q8_0(&self) -> Option<QMatrix> {
+        if self.cols % QK != 0 {
+            return None;
+        }
+        let row_bytes = self.cols / QK * 34;
+        let mut out = vec![0u8; self.rows * row_bytes];
+        let mut row = vec![0f32; self.cols];
+        for (r, dst) in out.chunks_exact_mut(row_bytes).enumerate() {
+            self.dequantize_row(r, &mut row);
+            for (c, blk) in row.chunks_exact(QK).zip(dst.chunks_exact_mut(34)) {
+                let amax = c.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let d = amax / 127.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                blk[..2].copy_from_slice(&f16::from_f32(d).to_le_bytes());
+                for (q, v) in blk[2..].iter_mut().zip(c) {
+                    *q = (v * id).round() as i8 as u8;
+                }
+            }
+        }
+        QMatrix::new(GgmlDType::Q8_0, self.rows, self.cols, Bytes::from_vec(out)).ok()
     }
 
     /// Every row as f32, row-major.
@@ -448,17 +499,18 @@ impl QMatrix {
             Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => Acts::Q8(quantize_q8(x)),
             Kind::Q4K | Kind::Q5K | Kind::Q6K => Acts::Q8K(quantize_q8k(x)),
             Kind::Candle(dtype) => Acts::Candle(quantize_candle(dtype, x)),
-            Kind::F32 => Acts::F32,
+            Kind::F32 | Kind::BF16 | Kind::F16 => Acts::F32,
         }
     }
 
     /// The dot product of weight row `r` with one activation row (`x` its f32 values, `a` quantized).
     fn dot(&self, k: &Kernels, r: usize, x: &[f32], a: &Acts) -> f32 {
-        if self.kind == Kind::F32 {
-            let w = self.f32.as_ref().expect("f32 weights");
-            return dot_f32(&w[r * self.cols..(r + 1) * self.cols], x);
-        }
-        let w = self.row(r);
+        let w = match self.kind {
+            Kind::F32 => return dot_f32(&self.f32_values()[r * self.cols..(r + 1) * self.cols], x),
+            Kind::BF16 => return (k.bf16)(self.row(r), x),
+            Kind::F16 => return (k.f16)(self.row(r), x),
+            _ => self.row(r),
+        };
         match (self.kind, a) {
             (Kind::Q4_0, Acts::Q8(a)) => (k.q4_0)(w, a),
             (Kind::Q4_1, Acts::Q8(a)) => (k.q4_1)(w, a),
@@ -709,6 +761,9 @@ struct Kernels {
     q4k: Dot<Q8KBlock>,
     q5k: Dot<Q8KBlock>,
     q6k: Dot<Q8KBlock>,
+    /// 16-bit weight rows against f32 activations.
+    bf16: Dot<f32>,
+    f16: Dot<f32>,
     /// Unpack-once kernels for products over several activation rows (SIMD only).
     unpacked: Option<Unpacked>,
 }
@@ -769,6 +824,8 @@ impl Kernels {
                 q4k: |w, a| unsafe { avx2::q4k(w, a) },
                 q5k: |w, a| unsafe { avx2::q5k(w, a) },
                 q6k: |w, a| unsafe { avx2::q6k(w, a) },
+                bf16: |w, x| unsafe { avx2::half_dot::<true>(w, x) },
+                f16: |w, x| unsafe { avx2::half_dot::<false>(w, x) },
                 unpacked: Some(Unpacked {
                     q4_0: |w, q, s| unsafe { avx2::decode_q4_0(w, q, s) },
                     q4_1: |w, q, s| unsafe { avx2::decode_q4_1(w, q, s) },
@@ -793,6 +850,8 @@ impl Kernels {
             q4k: scalar::q4k,
             q5k: scalar::q5k,
             q6k: scalar::q6k,
+            bf16: scalar::bf16,
+            f16: scalar::f16,
             unpacked: None,
         }
     }
@@ -816,6 +875,9 @@ mod scalar;
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+
+#[cfg(test)]
+mod half_tests;
 
 #[cfg(test)]
 mod tests {

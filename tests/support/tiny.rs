@@ -123,7 +123,11 @@ fn seeded(key: &str, name: &str, shape: &[usize]) -> Tensor {
     let n: usize = shape.iter().product();
     let u = uniform(&format!("{key}/{name}"), n);
     let values: Vec<f32> = if name.contains("norm") {
-        let base = if key == "gemma" { 0.0 } else { 1.0 };
+        let base = if key == "gemma" || key == "gemma3_text" {
+            0.0
+        } else {
+            1.0
+        };
         u.iter().map(|x| base + 0.1 * x).collect()
     } else if name.ends_with("bias") {
         u.iter().map(|x| 0.1 * x).collect()
@@ -428,16 +432,20 @@ pub enum TinyHf {
     Mistral,
     /// `gemma`: GeLU MLP, `1 + w` norms, embeddings scaled by √hidden, tied `lm_head`.
     Gemma,
+    /// `gemma3_text`: Gemma 3's text model: Q/K norms, pre- and post-FFN norms, one sliding and one global
+    /// layer (pattern 2, window 64) with their own rotary bases, tied `lm_head`.
+    Gemma3,
 }
 
 impl TinyHf {
     /// Every Hugging Face folder fixture.
-    pub const ALL: [TinyHf; 5] = [
+    pub const ALL: [TinyHf; 6] = [
         TinyHf::Llama,
         TinyHf::Qwen2,
         TinyHf::Qwen3,
         TinyHf::Mistral,
         TinyHf::Gemma,
+        TinyHf::Gemma3,
     ];
 
     /// The config.json `model_type`.
@@ -448,6 +456,7 @@ impl TinyHf {
             TinyHf::Qwen3 => "qwen3",
             TinyHf::Mistral => "mistral",
             TinyHf::Gemma => "gemma",
+            TinyHf::Gemma3 => "gemma3_text",
         }
     }
 }
@@ -486,6 +495,16 @@ pub fn hf_config(arch: TinyHf) -> serde_json::Value {
             json!({
                 "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 10000.0, "head_dim": HEAD_DIM,
                 "attention_bias": false, "tie_word_embeddings": true,
+            }),
+        ),
+        TinyHf::Gemma3 => (
+            "Gemma3ForCausalLM",
+            json!({
+                "hidden_activation": "gelu_pytorch_tanh", "rope_theta": 1000000.0,
+                "rope_local_base_freq": 10000.0, "head_dim": HEAD_DIM, "attention_bias": false,
+                "tie_word_embeddings": true, "query_pre_attn_scalar": HEAD_DIM, "sliding_window": 64,
+                "sliding_window_pattern": 2, "final_logit_softcapping": null,
+                "attn_logit_softcapping": null,
             }),
         ),
     };
@@ -576,6 +595,15 @@ pub fn tokenizer_config_json() -> serde_json::Value {
     })
 }
 
+/// How a tiny Hugging Face folder stores its weights.
+#[derive(Debug, Clone, Copy)]
+pub struct HfLayout {
+    /// The stored type (the values are the f32 ones rounded to it).
+    pub dtype: DType,
+    /// Shard files (more than one: `model-0000i-of-0000n.safetensors` and an index).
+    pub shards: usize,
+}
+
 /// Writes a tiny random-weight Hugging Face model folder of type `arch` into `dir` (created if needed):
 /// config.json, model.safetensors (f32, although config.json says bfloat16, as real folders often
 /// differ), tokenizer.json, tokenizer_config.json with the chat template, and generation_config.json.
@@ -583,6 +611,18 @@ pub fn tokenizer_config_json() -> serde_json::Value {
 /// The weights are laid out by constructing the candle-transformers model on a `VarMap`, so every
 /// tensor the loader asks for exists with the shape it expects.
 pub fn write_tiny_hf(arch: TinyHf, dir: &Path) {
+    write_tiny_hf_with(
+        arch,
+        dir,
+        HfLayout {
+            dtype: DType::F32,
+            shards: 1,
+        },
+    )
+}
+
+/// [`write_tiny_hf`] with the weights stored as `layout` says (bf16 in two shards, say).
+pub fn write_tiny_hf_with(arch: TinyHf, dir: &Path, layout: HfLayout) {
     std::fs::create_dir_all(dir).unwrap();
     let config = hf_config(arch);
     let varmap = candle_nn::VarMap::new();
@@ -609,6 +649,10 @@ pub fn write_tiny_hf(arch: TinyHf, dir: &Path) {
             let c: m::gemma::Config = serde_json::from_value(cfg).unwrap();
             m::gemma::Model::new(false, &c, vb).unwrap();
         }
+        TinyHf::Gemma3 => {
+            let c: m::gemma3::Config = serde_json::from_value(cfg).unwrap();
+            m::gemma3::Model::new(false, &c, vb).unwrap();
+        }
     }
     {
         let vars = varmap.data().lock().unwrap();
@@ -620,7 +664,41 @@ pub fn write_tiny_hf(arch: TinyHf, dir: &Path) {
             var.set(&t).unwrap();
         }
     }
-    varmap.save(dir.join("model.safetensors")).unwrap();
+    match layout {
+        HfLayout {
+            dtype: DType::F32,
+            shards: 1,
+        } => varmap.save(dir.join("model.safetensors")).unwrap(),
+        HfLayout { dtype, shards } => {
+            let vars = varmap.data().lock().unwrap();
+            let mut names: Vec<&String> = vars.keys().collect();
+            names.sort();
+            let per = names.len().div_ceil(shards);
+            let mut weight_map = serde_json::Map::new();
+            for (i, chunk) in names.chunks(per).enumerate() {
+                let file = match shards {
+                    1 => "model.safetensors".to_owned(),
+                    n => format!("model-{:05}-of-{n:05}.safetensors", i + 1),
+                };
+                let tensors: std::collections::HashMap<String, Tensor> = chunk
+                    .iter()
+                    .map(|n| {
+                        weight_map.insert(n.to_string(), json!(file));
+                        (n.to_string(), vars[*n].as_tensor().to_dtype(dtype).unwrap())
+                    })
+                    .collect();
+                candle_core::safetensors::save(&tensors, dir.join(&file)).unwrap();
+            }
+            if shards > 1 {
+                let index = json!({ "metadata": {}, "weight_map": weight_map });
+                std::fs::write(
+                    dir.join("model.safetensors.index.json"),
+                    serde_json::to_string_pretty(&index).unwrap(),
+                )
+                .unwrap();
+            }
+        }
+    }
     let write_json = |name: &str, v: &serde_json::Value| {
         std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
     };

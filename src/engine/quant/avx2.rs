@@ -553,3 +553,61 @@ pub unsafe fn decode_q4_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
 }
 
 rows!(q4_0, step_q4_0, 18);
+
+/// Eight 16-bit weights at `p` widened to f32: bf16 by a shift into the high half, f16 through F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn widen8<const BF16: bool>(p: *const u8) -> __m256 {
+    let h = _mm_loadu_si128(p as *const __m128i);
+    if BF16 {
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+    } else {
+        _mm256_cvtph_ps(h)
+    }
+}
+
+/// A bf16 (`BF16`) or f16 weight row against f32 activations: four 8-lane FMA accumulators over 32
+/// values, one over the remaining groups of 8, a scalar tail. The same order on every call, so every
+/// output element has the same bits whatever else the product computes.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn half_dot<const BF16: bool>(w: &[u8], x: &[f32]) -> f32 {
+    debug_assert_eq!(w.len(), 2 * x.len());
+    let n = x.len();
+    let (wp, xp) = (w.as_ptr(), x.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 32 <= n {
+        for (j, a) in acc.iter_mut().enumerate() {
+            let at = i + 8 * j;
+            *a = _mm256_fmadd_ps(
+                widen8::<BF16>(wp.add(2 * at)),
+                _mm256_loadu_ps(xp.add(at)),
+                *a,
+            );
+        }
+        i += 32;
+    }
+    while i + 8 <= n {
+        acc[0] = _mm256_fmadd_ps(
+            widen8::<BF16>(wp.add(2 * i)),
+            _mm256_loadu_ps(xp.add(i)),
+            acc[0],
+        );
+        i += 8;
+    }
+    let mut s = hsum(_mm256_add_ps(
+        _mm256_add_ps(acc[0], acc[1]),
+        _mm256_add_ps(acc[2], acc[3]),
+    ));
+    while i < n {
+        let b = [w[2 * i], w[2 * i + 1]];
+        let wv = if BF16 {
+            f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
+        } else {
+            half::f16::from_le_bytes(b).to_f32()
+        };
+        s += wv * x[i];
+        i += 1;
+    }
+    s
+}

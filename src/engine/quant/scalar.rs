@@ -133,3 +133,34 @@ pub fn q6k(w: &[u8], a: &[Q8KBlock]) -> f32 {
         })
         .sum()
 }
+
+/// A bf16 weight row against f32 activations.
+pub fn bf16(w: &[u8], x: &[f32]) -> f32 {
+    half_dot(w, x, |b| {
+        f32::from_bits((u16::from_le_bytes(b) as u32) << 16)
+    })
+}
+
+/// An f16 weight row against f32 activations.
+pub fn f16(w: &[u8], x: &[f32]) -> f32 {
+    half_dot(w, x, |b| half::f16::from_le_bytes(b).to_f32())
+}
+
+/// Eight partial sums in a fixed order, then the tail: the order of `dot_f32`, so a 16-bit row gives
+/// the bits its f32 widening would.
+#[inline]
+fn half_dot(w: &[u8], x: &[f32], widen: impl Fn([u8; 2]) -> f32) -> f32 {
+    debug_assert_eq!(w.len(), 2 * x.len());
+    let n8 = x.len() / 8 * 8;
+    let mut acc = [0f32; 8];
+    for (wc, xc) in w[..2 * n8].chunks_exact(16).zip(x[..n8].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += widen([wc[2 * i], wc[2 * i + 1]]) * xc[i];
+        }
+    }
+    let mut s: f32 = acc.iter().sum();
+    for (b, v) in w[2 * n8..].chunks_exact(2).zip(&x[n8..]) {
+        s += widen([b[0], b[1]]) * v;
+    }
+    s
+}

@@ -431,8 +431,9 @@ fn tokenizer_json_vocab(v: &serde_json::Value) -> Vec<Option<String>> {
     out
 }
 
-/// GGUF's name for a Hugging Face tensor name (llama/qwen2/gemma layouts); `None` for the rest.
-fn gguf_name(hf: &str) -> Option<String> {
+/// GGUF's name for a Hugging Face tensor name (llama/qwen2/gemma layouts); `None` for the rest. The
+/// engine's safetensors loader starts from it (`engine::hf`), adding the norms and biases lineage skips.
+pub fn gguf_name(hf: &str) -> Option<String> {
     let hf = hf.strip_prefix("model.language_model.").map_or_else(
         || hf.strip_prefix("model.").unwrap_or(hf).to_owned(),
         str::to_owned,
