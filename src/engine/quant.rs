@@ -415,16 +415,21 @@ struct Q8KBlock {
     bsums: [i16; QK_K / 16],
 }
 
+/// ggml's `quantize_row_q8_0`/`q8_1` as llama.cpp's x86 builds run them (the AVX/AVX2/AVX-512 path, not
+/// the scalar `_ref` nor ARM's): multiply by `127 / amax` (not by `1 / (amax / 127)`, which can differ in
+/// the last place) and round half to even (`_mm256_round_ps`, not `roundf`). The two rarely give a
+/// different byte, but one is enough to move a log-probability by 6·10⁻³ at one step of the tiny Qwen3
+/// (tests/native_moe.rs), so these kernels follow the build modelvet is compared with.
 fn quantize_q8(x: &[f32]) -> Vec<Q8Block> {
     x.chunks_exact(QK)
         .map(|c| {
             let amax = c.iter().fold(0f32, |a, v| a.max(v.abs()));
             let d = amax / 127.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+            let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
             let mut qs = [0i8; QK];
             let mut sum = 0i32;
             for (q, v) in qs.iter_mut().zip(c) {
-                *q = (v * id).round() as i8;
+                *q = nearest_int(v * id) as i8;
                 sum += *q as i32;
             }
             // Stored as f16 and widened back, like ggml's block_q8_0/q8_1: the products then match
@@ -884,6 +889,24 @@ mod tests {
     use super::*;
     use candle_core::quantized::QTensor;
     use candle_core::{Device, Tensor};
+
+    #[test]
+    fn activations_round_to_8_bits_as_llama_cpps_x86_build_does() {
+        // amax 127 makes the scale 1: halves are ties, and go to the even neighbour (roundf would take
+        // 3, 5 and -3 away from zero).
+        let mut x = vec![0f32; QK];
+        x[..5].copy_from_slice(&[127.0, 2.5, 4.5, -2.5, 3.5]);
+        let q = quantize_q8(&x);
+        assert_eq!(&q[0].qs[..5], &[127, 2, 4, -2, 4]);
+        assert_eq!(q[0].d, 1.0);
+        // The multiplier is 127 / amax, not the reciprocal of amax / 127: here v · 127/amax is
+        // 119.49999 (to 119), v / (amax/127) is 119.50001 (roundf: 120).
+        let (amax, v) = (f32::from_bits(1087713146), f32::from_bits(1086888068));
+        let mut x = vec![0f32; QK];
+        x[0] = amax;
+        x[1] = v;
+        assert_eq!(quantize_q8(&x)[0].qs[1], 119);
+    }
 
     /// Deterministic pseudo-random values in [-1, 1).
     fn values(n: usize, seed: u64) -> Vec<f32> {
