@@ -1,5 +1,5 @@
 //! Every loading path of the candle backend, on tiny random-weight models the tests write themselves
-//! (`support::tiny`): five GGUF architectures and six Hugging Face `model_type`s.
+//! (`support::tiny`): six GGUF architectures and six Hugging Face `model_type`s.
 //!
 //! Why it exists: the real-model tests (`engine_real`) cover two architectures and need downloads; these
 //! run everywhere, in seconds, and catch a loader that no longer finds a tensor or a key, a backend that
@@ -219,6 +219,7 @@ backend_specs! {
     gguf_llama: Fixture::Gguf(TinyGguf::Llama), "llama", "native-gguf";
     gguf_qwen2: Fixture::Gguf(TinyGguf::Qwen2), "qwen2", "native-gguf";
     gguf_qwen3: Fixture::Gguf(TinyGguf::Qwen3), "qwen3", "native-gguf";
+    gguf_qwen3moe: Fixture::Gguf(TinyGguf::Qwen3Moe), "qwen3moe", "native-gguf";
     gguf_gemma3: Fixture::Gguf(TinyGguf::Gemma3), "gemma3", "native-gguf";
     gguf_phi3: Fixture::Gguf(TinyGguf::Phi3), "phi3", "candle-gguf";
     safetensors_llama: Fixture::Hf(TinyHf::Llama), "llama", "native-safetensors";
@@ -434,7 +435,12 @@ fn the_native_forward_pass_agrees_with_candle_transformers() {
 #[test]
 fn batched_requests_get_the_same_answers_as_one_at_a_time() {
     use modelvet::engine::StopReason;
-    for arch in [TinyGguf::Llama, TinyGguf::Qwen2, TinyGguf::Gemma3] {
+    for arch in [
+        TinyGguf::Llama,
+        TinyGguf::Qwen2,
+        TinyGguf::Gemma3,
+        TinyGguf::Qwen3Moe,
+    ] {
         let (_dir, mut g) = fixture(Fixture::Gguf(arch));
         assert!(g.max_concurrency() > 1, "{arch:?}: native models batch");
         let prompts: Vec<(Prompt, GenParams, Option<usize>)> = (0..12)

@@ -231,7 +231,8 @@ fn an_unsupported_architecture_is_a_clear_error() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("llama, qwen2, qwen3, gemma3, phi3"),
+        run.stderr
+            .contains("llama, qwen2, qwen3, qwen3moe, gemma3, phi3"),
         "{}",
         run.stderr
     );

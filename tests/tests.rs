@@ -18,6 +18,7 @@ mod layers;
 mod lineage;
 mod lock;
 mod machine_reports;
+mod native_moe;
 mod probe_cli;
 mod prompts_import;
 mod provenance_fixtures;

@@ -1,8 +1,9 @@
-//! The local backend: GGUF models of llama, qwen2, qwen3 and gemma3 and Hugging Face folders of llama,
-//! mistral, qwen2, qwen3 and gemma3 on modelvet's own forward pass ([`super::native`], [`super::hf`]);
+//! The local backend: GGUF models of llama, qwen2, qwen3, qwen3moe and gemma3 and Hugging Face folders of
+//! llama, mistral, qwen2, qwen3 and gemma3 on modelvet's own forward pass ([`super::native`], [`super::hf`]);
 //! phi3 GGUF through candle-transformers' quantized models and other Hugging Face folders (gemma) through
 //! candle-transformers, on the CPU. `EngineOptions::candle_transformers` sends every model to
-//! candle-transformers: the cross-check path the tests compare the native pass with.
+//! candle-transformers (qwen3moe, which is checked against llama.cpp instead, is refused there): the
+//! cross-check path the tests compare the native pass with.
 //!
 //! Each GGUF file is first read by modelvet's own bounded header reader (candle's trusts lengths).
 //! Architectures are chosen from `general.architecture` (GGUF) or `model_type` (config.json).
@@ -35,7 +36,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// GGUF architectures this backend runs.
-pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3", "phi3"];
+pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "phi3"];
 /// config.json `model_type`s this backend runs from safetensors.
 pub const SAFETENSORS_ARCHITECTURES: &[&str] = &[
     "llama",
@@ -710,9 +711,17 @@ fn load_gguf_weights(
             "gemma3" => Weights::QGemma3(m::quantized_gemma3::ModelWeights::from_gguf(
                 content, &mut file, &device,
             )?),
-            _ => Weights::QPhi3(m::quantized_phi3::ModelWeights::from_gguf(
+            "phi3" => Weights::QPhi3(m::quantized_phi3::ModelWeights::from_gguf(
                 false, content, &mut file, &device,
             )?),
+            // qwen3moe runs on the native forward pass only.
+            other => {
+                return Err(EngineError::UnsupportedArchitecture {
+                    arch: other.to_owned(),
+                    format: "candle-transformers GGUF",
+                    supported: "llama, qwen2, qwen3, gemma3, phi3".into(),
+                })
+            }
         })
     })
     .join();

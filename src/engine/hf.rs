@@ -376,6 +376,7 @@ fn read_config(value: &serde_json::Value) -> Result<HfConfig, EngineError> {
         plan: Plan {
             cfg,
             ff,
+            moe: None,
             layers,
             norm_offset: if gemma { 1.0 } else { 0.0 },
         },

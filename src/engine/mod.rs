@@ -16,6 +16,7 @@ pub mod chat;
 mod decode;
 mod frontend;
 pub mod hf;
+mod moe;
 pub mod native;
 pub mod quant;
 pub mod remote;

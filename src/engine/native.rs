@@ -1,5 +1,5 @@
-//! modelvet's own forward pass for GGUF decoder models (llama, qwen2, qwen3, gemma3), over the quantized
-//! blocks as stored in the memory-mapped file.
+//! modelvet's own forward pass for GGUF decoder models (llama, qwen2, qwen3, qwen3moe, gemma3), over the
+//! quantized blocks as stored in the memory-mapped file.
 //!
 //! Why not candle-transformers' quantized models, which modelvet used first: they expand the token
 //! embedding to f32 (113 MB for SmolLM2, 544 MB for Qwen2.5-0.5B, more than the rest of the model), read
@@ -16,7 +16,10 @@
 //!
 //! The arithmetic follows llama.cpp's graph for each architecture (RMS norms, RoPE interleaved for llama
 //! and NeoX-style otherwise, grouped-query attention, Gemma 3's extra norms, sliding windows and GELU).
+//! Qwen3 MoE is Qwen3's attention with a routed feed-forward of experts ([`super::moe`]), whose experts
+//! stay in the map and are read only when a token picks them.
 
+use super::moe::{self, Moe};
 use super::quant::{self, OutPtr, QMatrix};
 use super::weights::Source;
 use super::EngineError;
@@ -26,7 +29,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Architectures this forward pass implements.
-pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
+pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gemma3"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Activation {
@@ -59,7 +62,10 @@ pub struct Config {
 /// attention window and rotary frequencies, and the offset Hugging Face's Gemma norms add (`1 + w`).
 pub(super) struct Plan {
     pub cfg: Config,
+    /// The dense feed-forward width (unused when `moe` is given).
     pub ff: usize,
+    /// Mixture-of-experts feed-forward in every layer (`qwen3moe`), instead of a dense one.
+    pub moe: Option<moe::Spec>,
     /// Per layer: the positions a token may look back (`None`: global) and its rotary frequencies.
     pub layers: Vec<(Option<usize>, Arc<Rope>)>,
     pub norm_offset: f32,
@@ -138,6 +144,16 @@ impl Rope {
     }
 }
 
+/// A layer's feed-forward: one gated MLP, or routed experts ([`super::moe`]).
+enum Ffn {
+    Dense {
+        gate: QMatrix,
+        up: QMatrix,
+        down: QMatrix,
+    },
+    Moe(Moe),
+}
+
 struct Layer {
     attn_norm: Vec<f32>,
     wq: QMatrix,
@@ -152,9 +168,7 @@ struct Layer {
     post_attn_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
     post_ffn_norm: Option<Vec<f32>>,
-    gate: QMatrix,
-    up: QMatrix,
-    down: QMatrix,
+    ffn: Ffn,
     /// Positions a token may look back (Gemma 3's local layers), `None` for global attention.
     window: Option<usize>,
     rope: Arc<Rope>,
@@ -207,7 +221,7 @@ pub struct Step<'a> {
     pub all_logits: bool,
 }
 
-fn invalid(rel: &str, message: impl std::fmt::Display) -> EngineError {
+pub(super) fn invalid(rel: &str, message: impl std::fmt::Display) -> EngineError {
     EngineError::InvalidModel {
         file: rel.to_owned(),
         message: message.to_string(),
@@ -216,7 +230,7 @@ fn invalid(rel: &str, message: impl std::fmt::Display) -> EngineError {
 
 /// Reads tensors out of a weight source, checking every shape against what the model needs. Errors name
 /// the file and the tensor as stored there, with its shape as stored (safetensors: outermost first).
-struct Tensors<'a> {
+pub(super) struct Tensors<'a> {
     src: &'a Source,
     /// Added to every norm weight (Hugging Face Gemma's `1 + w`).
     norm_offset: f32,
@@ -237,7 +251,12 @@ impl Tensors<'_> {
     }
 
     /// A `rows` × `cols` matrix (dims `[cols, rows]`), as stored.
-    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<QMatrix, EngineError> {
+    pub(super) fn matrix(
+        &self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<QMatrix, EngineError> {
         let (dtype, dims, bytes, e) = self.src.bytes(name)?;
         let rel = self.src.file_of(e);
         let want = [cols as u64, rows as u64];
@@ -254,6 +273,55 @@ impl Tensors<'_> {
         }
         QMatrix::new(dtype, rows, cols, bytes)
             .map_err(|x| invalid(rel, format!("tensor `{}`: {x}", e.stored_name)))
+    }
+
+    /// `n` matrices of `rows` × `cols` stored one after another as one 3-D tensor (dims `[cols, rows,
+    /// n]`: a mixture-of-experts layer's experts), each a view of its own block of the map.
+    pub(super) fn experts(
+        &self,
+        name: &str,
+        n: usize,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Vec<QMatrix>, EngineError> {
+        let (dtype, dims, bytes, e) = self.src.bytes(name)?;
+        let rel = self.src.file_of(e);
+        let want = [cols as u64, rows as u64, n as u64];
+        if dims != want {
+            return Err(invalid(
+                rel,
+                format!(
+                    "tensor `{}` has shape {:?}, the configuration implies {:?}",
+                    e.stored_name,
+                    self.shown(e, &dims),
+                    self.shown(e, &want)
+                ),
+            ));
+        }
+        // Equal blocks, each checked against `rows` × `cols` of `dtype` when it becomes a matrix.
+        let total = bytes.as_slice().len();
+        if total % n != 0 {
+            return Err(invalid(
+                rel,
+                format!(
+                    "tensor `{}` holds {total} bytes, not {n} equal experts",
+                    e.stored_name
+                ),
+            ));
+        }
+        let block = total / n;
+        (0..n)
+            .map(|i| {
+                let view = bytes.slice(i * block, block).ok_or_else(|| {
+                    invalid(
+                        rel,
+                        format!("tensor `{}` lies outside the file", e.stored_name),
+                    )
+                })?;
+                QMatrix::new(dtype, rows, cols, view)
+                    .map_err(|x| invalid(rel, format!("tensor `{}`: {x}", e.stored_name)))
+            })
+            .collect()
     }
 
     /// A vector of `n` values, widened to f32.
@@ -354,7 +422,14 @@ impl Model {
                 ))
             }
         };
-        let ff = need("feed_forward_length", MAX_DIM)?;
+        let moe = match arch == "qwen3moe" {
+            true => Some(moe::Spec::read(&arch, rel, num)?),
+            false => None,
+        };
+        let ff = match moe {
+            Some(_) => 0,
+            None => need("feed_forward_length", MAX_DIM)?,
+        };
         let context = num("context_length").unwrap_or(4096).clamp(1, 1 << 24) as usize;
         let rope_dim = match num("rope.dimension_count") {
             Some(d) if d > 0 && d as usize <= head_dim && d % 2 == 0 => d as usize,
@@ -416,6 +491,7 @@ impl Model {
         let plan = Plan {
             cfg,
             ff,
+            moe,
             layers,
             norm_offset: 0.0,
         };
@@ -428,6 +504,7 @@ impl Model {
         let Plan {
             cfg,
             ff,
+            moe,
             layers: specs,
             norm_offset,
         } = plan;
@@ -483,9 +560,14 @@ impl Model {
                 post_attn_norm: t.optional_norm(&p("post_attention_norm.weight"), hidden)?,
                 ffn_norm: t.norm(&p("ffn_norm.weight"), hidden)?,
                 post_ffn_norm: t.optional_norm(&p("post_ffw_norm.weight"), hidden)?,
-                gate: t.matrix(&p("ffn_gate.weight"), ff, hidden)?,
-                up: t.matrix(&p("ffn_up.weight"), ff, hidden)?,
-                down: t.matrix(&p("ffn_down.weight"), hidden, ff)?,
+                ffn: match moe {
+                    Some(spec) => Ffn::Moe(Moe::load(&t, l, spec, hidden)?),
+                    None => Ffn::Dense {
+                        gate: t.matrix(&p("ffn_gate.weight"), ff, hidden)?,
+                        up: t.matrix(&p("ffn_up.weight"), ff, hidden)?,
+                        down: t.matrix(&p("ffn_down.weight"), hidden, ff)?,
+                    },
+                },
                 window,
                 rope,
             });
@@ -508,16 +590,19 @@ impl Model {
         let mut output = output;
         convert(&mut output);
         for l in &mut layers {
-            for m in [
-                &mut l.wq,
-                &mut l.wk,
-                &mut l.wv,
-                &mut l.wo,
-                &mut l.gate,
-                &mut l.up,
-                &mut l.down,
-            ] {
+            for m in [&mut l.wq, &mut l.wk, &mut l.wv, &mut l.wo] {
                 convert(m);
+            }
+            match &mut l.ffn {
+                Ffn::Dense { gate, up, down } => [gate, up, down].into_iter().for_each(convert),
+                Ffn::Moe(moe) => {
+                    // The router is widened with the rest but never quantized: llama.cpp keeps it f32
+                    // too, as a rounding that flips a choice of expert changes the output wholesale.
+                    if weights == Weights::F32 {
+                        convert(moe.router_mut());
+                    }
+                    moe.expert_matrices_mut().for_each(convert);
+                }
             }
         }
         Ok(Model {
@@ -622,7 +707,14 @@ impl Model {
         let mut v = vec![0f32; n * kv_dim];
         let mut att = vec![0f32; n * q_dim];
         let mut o = vec![0f32; n * h];
-        let ff = self.layers.first().map_or(0, |l| l.gate.rows());
+        let ff = self
+            .layers
+            .iter()
+            .find_map(|l| match &l.ffn {
+                Ffn::Dense { gate, .. } => Some(gate.rows()),
+                Ffn::Moe(_) => None,
+            })
+            .unwrap_or(0);
         let mut g = vec![0f32; n * ff];
         let mut u = vec![0f32; n * ff];
         for (li, layer) in self.layers.iter().enumerate() {
@@ -668,19 +760,14 @@ impl Model {
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
 
             rms_norm(&x, &mut xn, &layer.ffn_norm, h, c.eps);
-            quant::matmul_many(&xn, n, &[&layer.gate, &layer.up], &mut [&mut g, &mut u]);
-            match c.activation {
-                Activation::Silu => g
-                    .iter_mut()
-                    .zip(&u)
-                    .for_each(|(a, b)| *a = *a / (1.0 + (-*a).exp()) * b),
-                Activation::GeluTanh => g.iter_mut().zip(&u).for_each(|(a, b)| {
-                    let x = *a;
-                    let inner = 0.797_884_6 * (x + 0.044715 * x * x * x);
-                    *a = 0.5 * x * (1.0 + inner.tanh()) * b
-                }),
+            match &layer.ffn {
+                Ffn::Dense { gate, up, down } => {
+                    quant::matmul_many(&xn, n, &[gate, up], &mut [&mut g, &mut u]);
+                    activate(&mut g, &u, c.activation);
+                    quant::matmul(&g, n, down, &mut o);
+                }
+                Ffn::Moe(moe) => moe.forward(&xn, n, c.activation, &mut o),
             }
-            quant::matmul(&g, n, &layer.down, &mut o);
             if let Some(w) = &layer.post_ffn_norm {
                 rms_norm_in_place(&mut o, w, h, c.eps);
             }
@@ -792,6 +879,21 @@ impl Model {
 fn reserve_rows(v: &mut Vec<f32>, row: usize) {
     if v.capacity() < v.len() + row {
         v.reserve_exact(256 * row);
+    }
+}
+
+/// `g = act(g) ⊙ u`: the gate of a gated MLP.
+pub(super) fn activate(g: &mut [f32], u: &[f32], act: Activation) {
+    match act {
+        Activation::Silu => g
+            .iter_mut()
+            .zip(u)
+            .for_each(|(a, b)| *a = *a / (1.0 + (-*a).exp()) * b),
+        Activation::GeluTanh => g.iter_mut().zip(u).for_each(|(a, b)| {
+            let x = *a;
+            let inner = 0.797_884_6 * (x + 0.044715 * x * x * x);
+            *a = 0.5 * x * (1.0 + inner.tanh()) * b
+        }),
     }
 }
 

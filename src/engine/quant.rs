@@ -63,6 +63,16 @@ impl Bytes {
     pub fn as_slice(&self) -> &[u8] {
         &(*self.owner).as_ref()[self.start..self.start + self.len]
     }
+
+    /// `len` bytes from `start` within this range, sharing the same owner (one expert's block of a
+    /// mixture-of-experts tensor); `None` when they do not fit.
+    pub fn slice(&self, start: usize, len: usize) -> Option<Self> {
+        (start.checked_add(len)? <= self.len).then(|| Bytes {
+            owner: self.owner.clone(),
+            start: self.start + start,
+            len,
+        })
+    }
 }
 
 /// The storage format of a matrix, with the kernel that reads it.

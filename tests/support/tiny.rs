@@ -2,7 +2,8 @@
 //! tests themselves so the engine can be exercised without downloading anything.
 //!
 //! Every fixture has the same shape (hidden size 64, 2 layers, 4 attention heads, 2 key-value heads,
-//! head size 16, feed-forward size 128, context 512). All but one share a tokenizer: a byte-level BPE
+//! head size 16, feed-forward size 128, context 512), except that the Qwen3 MoE has 3 layers whose
+//! feed-forward is 8 experts of size 32, 2 per token. All but one share a tokenizer: a byte-level BPE
 //! with the 256 GPT-2 byte symbols, a handful of merges (`hello`, ` the`, ` a`…) and the ChatML special
 //! tokens `<|endoftext|>`, `<|im_start|>`, `<|im_end|>` — 266 tokens, the models' vocabulary size — with
 //! a small ChatML chat template. The GGUF files carry it as `tokenizer.ggml.*` metadata (model `gpt2`),
@@ -37,6 +38,14 @@ pub const HEAD_DIM: usize = HIDDEN / HEADS;
 pub const FFN: usize = 128;
 /// Context length the models declare.
 pub const CONTEXT: usize = 512;
+/// Experts in each layer of the tiny Qwen3 MoE.
+pub const EXPERTS: usize = 8;
+/// Experts each token uses in the tiny Qwen3 MoE.
+pub const EXPERTS_USED: usize = 2;
+/// Feed-forward size of one expert.
+pub const EXPERT_FFN: usize = 32;
+/// Transformer blocks of the tiny Qwen3 MoE (one more than the others, so routing compounds).
+pub const MOE_LAYERS: usize = 3;
 
 /// The ChatML template every tiny model carries.
 pub const CHAT_TEMPLATE: &str = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
@@ -153,16 +162,21 @@ pub enum TinyGguf {
     Gemma3,
     /// `phi3` through `quantized_phi3`: fused QKV and fused gate+up, in F32 (the others are Q8_0).
     Phi3,
+    /// `qwen3moe` (native only): Qwen3's attention and, in every one of its [`MOE_LAYERS`] layers, a
+    /// router (`ffn_gate_inp`, F32 as llama.cpp keeps it) over [`EXPERTS`] SwiGLU experts of width
+    /// [`EXPERT_FFN`] stored as Q8_0 3-D tensors, [`EXPERTS_USED`] per token.
+    Qwen3Moe,
 }
 
 impl TinyGguf {
     /// Every GGUF fixture.
-    pub const ALL: [TinyGguf; 5] = [
+    pub const ALL: [TinyGguf; 6] = [
         TinyGguf::Llama,
         TinyGguf::Qwen2,
         TinyGguf::Qwen3,
         TinyGguf::Gemma3,
         TinyGguf::Phi3,
+        TinyGguf::Qwen3Moe,
     ];
 
     /// The `general.architecture` value (and metadata key prefix).
@@ -173,6 +187,7 @@ impl TinyGguf {
             TinyGguf::Qwen3 => "qwen3",
             TinyGguf::Gemma3 => "gemma3",
             TinyGguf::Phi3 => "phi3",
+            TinyGguf::Qwen3Moe => "qwen3moe",
         }
     }
 }
@@ -309,7 +324,21 @@ pub fn write_gguf_file(path: &Path, metadata: &[(String, Value)], tensors: &[(St
 ///
 /// Matrices whose rows are a multiple of 32 long are stored as Q8_0 (F32 for Phi-3); vectors as F32.
 pub fn write_tiny_gguf(arch: TinyGguf, path: &Path) {
+    write_tiny_gguf_with(arch, path, |_, _| {})
+}
+
+/// [`write_tiny_gguf`], with `edit` given the metadata and tensors before they are written (a broken
+/// file, a different router).
+pub fn write_tiny_gguf_with(
+    arch: TinyGguf,
+    path: &Path,
+    edit: impl FnOnce(&mut Vec<(String, Value)>, &mut Vec<(String, QTensor)>),
+) {
     let a = arch.architecture();
+    let layers = match arch {
+        TinyGguf::Qwen3Moe => MOE_LAYERS,
+        _ => LAYERS,
+    };
     let kv_dim = KV_HEADS * HEAD_DIM;
     let q_dim = HEADS * HEAD_DIM;
     let u32v = |v: usize| Value::U32(v as u32);
@@ -319,7 +348,7 @@ pub fn write_tiny_gguf(arch: TinyGguf, path: &Path) {
         ("general.license".into(), Value::String("apache-2.0".into())),
         (format!("{a}.context_length"), u32v(CONTEXT)),
         (format!("{a}.embedding_length"), u32v(HIDDEN)),
-        (format!("{a}.block_count"), u32v(LAYERS)),
+        (format!("{a}.block_count"), u32v(layers)),
         (format!("{a}.feed_forward_length"), u32v(FFN)),
         (format!("{a}.attention.head_count"), u32v(HEADS)),
         (format!("{a}.attention.head_count_kv"), u32v(KV_HEADS)),
@@ -331,11 +360,16 @@ pub fn write_tiny_gguf(arch: TinyGguf, path: &Path) {
         (format!("{a}.rope.freq_base"), Value::F32(10_000.0)),
     ];
     match arch {
-        TinyGguf::Qwen3 | TinyGguf::Gemma3 => {
+        TinyGguf::Qwen3 | TinyGguf::Gemma3 | TinyGguf::Qwen3Moe => {
             meta.push((format!("{a}.attention.key_length"), u32v(HEAD_DIM)));
             meta.push((format!("{a}.attention.value_length"), u32v(HEAD_DIM)));
         }
         _ => {}
+    }
+    if arch == TinyGguf::Qwen3Moe {
+        meta.push((format!("{a}.expert_count"), u32v(EXPERTS)));
+        meta.push((format!("{a}.expert_used_count"), u32v(EXPERTS_USED)));
+        meta.push((format!("{a}.expert_feed_forward_length"), u32v(EXPERT_FFN)));
     }
     if arch == TinyGguf::Gemma3 {
         meta.push((format!("{a}.attention.sliding_window"), u32v(64)));
@@ -361,7 +395,11 @@ pub fn write_tiny_gguf(arch: TinyGguf, path: &Path) {
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
     let mut add = |name: String, shape: &[usize]| {
         let t = seeded(a, &name, shape);
-        let dtype = if shape.len() == 2 && shape[1] % 32 == 0 {
+        // Matrices and stacks of expert matrices are quantized, but not the router (nor vectors).
+        let dtype = if shape.len() >= 2
+            && shape[shape.len() - 1] % 32 == 0
+            && !name.contains("ffn_gate_inp")
+        {
             matrix_type
         } else {
             GgmlDType::F32
@@ -373,16 +411,37 @@ pub fn write_tiny_gguf(arch: TinyGguf, path: &Path) {
     add("token_embd.weight".into(), &[n_vocab, HIDDEN]);
     add("output_norm.weight".into(), &[HIDDEN]);
     match arch {
-        TinyGguf::Llama | TinyGguf::Qwen3 | TinyGguf::Phi3 => {
+        TinyGguf::Llama | TinyGguf::Qwen3 | TinyGguf::Phi3 | TinyGguf::Qwen3Moe => {
             add("output.weight".into(), &[n_vocab, HIDDEN])
         }
         TinyGguf::Qwen2 | TinyGguf::Gemma3 => {} // tied to token_embd
     }
-    for l in 0..LAYERS {
+    for l in 0..layers {
         let p = format!("blk.{l}");
         add(format!("{p}.attn_norm.weight"), &[HIDDEN]);
         add(format!("{p}.ffn_norm.weight"), &[HIDDEN]);
         add(format!("{p}.attn_output.weight"), &[HIDDEN, q_dim]);
+        if arch == TinyGguf::Qwen3Moe {
+            add(format!("{p}.attn_q.weight"), &[q_dim, HIDDEN]);
+            add(format!("{p}.attn_k.weight"), &[kv_dim, HIDDEN]);
+            add(format!("{p}.attn_v.weight"), &[kv_dim, HIDDEN]);
+            add(format!("{p}.attn_q_norm.weight"), &[HEAD_DIM]);
+            add(format!("{p}.attn_k_norm.weight"), &[HEAD_DIM]);
+            add(format!("{p}.ffn_gate_inp.weight"), &[EXPERTS, HIDDEN]);
+            add(
+                format!("{p}.ffn_gate_exps.weight"),
+                &[EXPERTS, EXPERT_FFN, HIDDEN],
+            );
+            add(
+                format!("{p}.ffn_up_exps.weight"),
+                &[EXPERTS, EXPERT_FFN, HIDDEN],
+            );
+            add(
+                format!("{p}.ffn_down_exps.weight"),
+                &[EXPERTS, HIDDEN, EXPERT_FFN],
+            );
+            continue;
+        }
         add(format!("{p}.ffn_down.weight"), &[HIDDEN, FFN]);
         if arch == TinyGguf::Phi3 {
             add(
@@ -413,10 +472,31 @@ pub fn write_tiny_gguf(arch: TinyGguf, path: &Path) {
                 add(format!("{p}.post_attention_norm.weight"), &[HIDDEN]);
                 add(format!("{p}.post_ffw_norm.weight"), &[HIDDEN]);
             }
-            TinyGguf::Llama | TinyGguf::Phi3 => {}
+            TinyGguf::Llama | TinyGguf::Phi3 | TinyGguf::Qwen3Moe => {}
         }
     }
+    if arch == TinyGguf::Qwen3Moe {
+        sharpen(&mut tensors);
+    }
+    edit(&mut meta, &mut tensors);
     write_gguf_file(path, &meta, &tensors);
+}
+
+/// How much [`sharpen`] scales the output matrix.
+pub const SHARPEN: f64 = 4.0;
+
+/// Scales `output.weight` by [`SHARPEN`], so logits spread over ±10 rather than ±3 and the best token
+/// clearly leads: a comparison of two implementations on near-flat logits proves nothing, and greedy
+/// decoding on them turns on rounding. The Qwen3 MoE fixture is written this way; other fixtures can
+/// pass it to [`write_tiny_gguf_with`].
+pub fn sharpen(tensors: &mut [(String, QTensor)]) {
+    for (name, t) in tensors.iter_mut() {
+        if name == "output.weight" {
+            let w = t.dequantize(&Device::Cpu).unwrap();
+            let w = (w * SHARPEN).unwrap();
+            *t = QTensor::quantize(&w, t.dtype()).unwrap();
+        }
+    }
 }
 
 /// The config.json `model_type`s modelvet's candle backend runs from safetensors.
