@@ -677,6 +677,26 @@ def main():
             None,
         ),
     ]
+    # Upstream reasoning templates, byte for byte as llama.cpp keeps them (models/templates/, newlines as LF):
+    # the forced `<think>\n` of DeepSeek-R1 distills and QwQ, and Qwen3's `enable_thinking` switch.
+    tdir = os.path.join(here, "..", "tests", "data", "chat-templates")
+    for name, file, bos, eos in [
+        ("upstream-r1-distill-qwen", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja", "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"),
+        ("upstream-qwen3", "Qwen-Qwen3-0.6B.jinja", None, "<|im_end|>"),
+        ("upstream-qwq", "Qwen-QwQ-32B.jinja", None, "<|im_end|>"),
+    ]:
+        with open(os.path.join(tdir, file), encoding="utf-8") as f:
+            text = f.read()
+        src = f"tests/data/chat-templates/{file}"
+        cases += standard_cases(name, text, bos, eos, src)
+        cases += [(f"{name}/thinking_history", src, text, bos, eos, M_THINK, True, None)]
+        if name == "upstream-qwen3":
+            cases += [
+                (f"{name}/enable_thinking_false", src, text, bos, eos, M_SYS_USER, True, {"enable_thinking": False}),
+                (f"{name}/enable_thinking_true", src, text, bos, eos, M_SYS_USER, True, {"enable_thinking": True}),
+                (f"{name}/enable_thinking_false_chinese", src, text, bos, eos, M_CHINESE, True, {"enable_thinking": False}),
+                (f"{name}/tool_calls", src, text, bos, eos, M_TOOL_CALLS, True, {"tools": TOOLS}),
+            ]
     src = "fixture:features"
     cases += [
         ("features/multi_turn", src, FEATURES, "<s>", "</s>", M_SYS_USER + M_MULTI[1:], True, {"meta": META}),

@@ -72,6 +72,7 @@ fn chat(user: &str) -> Prompt {
     Prompt::Chat {
         system: None,
         user: user.into(),
+        thinking: None,
     }
 }
 

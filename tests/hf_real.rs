@@ -63,6 +63,7 @@ fn chat(user: &str) -> Prompt {
     Prompt::Chat {
         system: None,
         user: user.into(),
+        thinking: None,
     }
 }
 

@@ -23,6 +23,7 @@ mod probe_cli;
 mod prompts_import;
 mod provenance_fixtures;
 mod real_models;
+mod reasoning;
 mod remote;
 mod report_html;
 mod review_cli;

@@ -36,6 +36,7 @@ impl PromptArgs {
         Ok(Prompt::Chat {
             system: self.system.clone(),
             user: self.prompt.clone(),
+            thinking: None,
         })
     }
 }

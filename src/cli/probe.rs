@@ -65,6 +65,14 @@ pub struct RunArgs {
     /// changes the wall time, not the answers; 1 asks one probe at a time.
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
+    /// A reasoning model's thinking: its template's own default, on, off (hybrids such as Qwen3 only), or
+    /// both (every probe asked twice; the report compares the two modes).
+    #[arg(long, value_enum, default_value_t)]
+    pub thinking: crate::probe::record::ThinkingMode,
+    /// A reasoning model's thinking budget, apart from the answer's (default: each suite's
+    /// `max_reasoning_tokens`, 1024). When it runs out the think block is closed and the model answers.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=32768))]
+    pub max_reasoning_tokens: Option<u32>,
 }
 
 impl RunArgs {
@@ -75,15 +83,19 @@ impl RunArgs {
 
     /// The run settings, falling back to the first suite's defaults.
     pub fn settings(&self, suites: &SuiteSet) -> RunSettings {
-        settings(
-            suites,
-            self.seed,
-            self.repeats,
-            self.temperature,
-            self.top_p,
-            self.no_early_stop,
-            self.limit,
-        )
+        RunSettings {
+            thinking: self.thinking,
+            max_reasoning_tokens: self.max_reasoning_tokens.map(|n| n as usize),
+            ..settings(
+                suites,
+                self.seed,
+                self.repeats,
+                self.temperature,
+                self.top_p,
+                self.no_early_stop,
+                self.limit,
+            )
+        }
     }
 
     pub fn engine_options(&self) -> crate::engine::EngineOptions {
@@ -258,6 +270,8 @@ fn settings(
         top_p,
         early_stop: !no_early_stop,
         limit,
+        thinking: Default::default(),
+        max_reasoning_tokens: None,
     }
 }
 

@@ -400,6 +400,7 @@ impl CandleGenerator {
             } else {
                 1
             },
+            reasoning: None,
             remote: None,
         };
         let mut front = Frontend::new(tokenizer, template, stop_ids, info)?;

@@ -34,6 +34,9 @@ impl Frontend {
             info,
         };
         front.head_ids = front.chat_head(None)?;
+        let tok = &front.tokenizer;
+        front.info.reasoning =
+            super::reasoning::detect(front.template.as_ref(), &|t| tok.token_id(t).is_some());
         Ok(front)
     }
 
@@ -89,12 +92,14 @@ impl Frontend {
             .render(&Prompt::Chat {
                 system: system.map(str::to_owned),
                 user: "Alpha".into(),
+                thinking: None,
             })?
             .ids;
         let b = self
             .render(&Prompt::Chat {
                 system: system.map(str::to_owned),
                 user: "Zulu".into(),
+                thinking: None,
             })?
             .ids;
         Ok(a.iter()
@@ -107,7 +112,11 @@ impl Frontend {
     pub(super) fn render(&self, prompt: &Prompt) -> Result<RenderedPrompt, EngineError> {
         let (text, format) = match prompt {
             Prompt::Raw { text } => (text.clone(), "raw"),
-            Prompt::Chat { system, user } => {
+            Prompt::Chat {
+                system,
+                user,
+                thinking,
+            } => {
                 let mut messages = Vec::new();
                 if let Some(s) = system {
                     messages.push(Message {
@@ -120,18 +129,22 @@ impl Frontend {
                     content: user.clone(),
                 });
                 match &self.template {
-                    Some(t) => (t.render(&messages, true, None)?, "template"),
+                    Some(t) => {
+                        let extra = super::reasoning::thinking_context(*thinking);
+                        (t.render(&messages, true, extra.as_ref())?, "template")
+                    }
                     None => (chat::fallback_render(&messages, true), "fallback"),
                 }
             }
         };
-        // A rendered template already carries its BOS text when the model wants one; raw text and the
-        // fallback get the model's special tokens from the tokenizer.
+        // A rendered template already carries its BOS text when the model wants one (and so does raw text
+        // that continues a rendered prompt, as a reasoning block closed by its budget does); other raw
+        // text and the fallback get the model's special tokens from the tokenizer.
+        let bos = self.tokenizer.bos_token();
+        let starts_with_bos = bos.as_deref().is_some_and(|b| text.starts_with(b));
         let add_special = match format {
-            "template" => {
-                let bos = self.tokenizer.bos_token();
-                self.tokenizer.add_bos() && !bos.as_deref().is_some_and(|b| text.starts_with(b))
-            }
+            "template" => self.tokenizer.add_bos() && !starts_with_bos,
+            "raw" => !starts_with_bos,
             _ => true,
         };
         let ids = self.tokenizer.encode(&text, add_special)?;

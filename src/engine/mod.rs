@@ -19,6 +19,7 @@ pub mod hf;
 mod moe;
 pub mod native;
 pub mod quant;
+pub mod reasoning;
 pub mod remote;
 pub mod tokenizer;
 mod weights;
@@ -69,6 +70,10 @@ pub enum Prompt {
     Chat {
         system: Option<String>,
         user: String,
+        /// A reasoning model's thinking mode (Qwen3's `enable_thinking`); `None` keeps the template's
+        /// default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thinking: Option<bool>,
     },
     /// Text sent as is (no template); BOS added if the model adds one.
     Raw { text: String },
@@ -91,6 +96,17 @@ pub struct GenParams {
     /// Nucleus sampling threshold (only with temperature > 0).
     pub top_p: Option<f64>,
     pub seed: u64,
+}
+
+impl Prompt {
+    /// A chat turn in the template's default thinking mode.
+    pub fn chat(system: Option<String>, user: impl Into<String>) -> Prompt {
+        Prompt::Chat {
+            system,
+            user: user.into(),
+            thinking: None,
+        }
+    }
 }
 
 impl Default for GenParams {
@@ -197,6 +213,9 @@ pub struct EngineInfo {
     /// Answers the engine computes at once (1: one at a time). Batching changes timings, not answers.
     #[serde(default = "one")]
     pub batch: usize,
+    /// Set when the model reasons before it answers (`<think>…</think>`): how, and what told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<reasoning::ReasoningStyle>,
     /// Set when the model is served by an OpenAI-compatible server: what was asked of it and what it
     /// honoured.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -213,6 +213,7 @@ impl RemoteGenerator {
                 precision: "server".into(),
                 threads: 0,
                 batch: 1,
+                reasoning: None,
                 remote: None,
             },
             unscorable: None,
@@ -274,6 +275,7 @@ impl RemoteGenerator {
                 "top_p (with a temperature)",
                 "seed",
                 "max_tokens",
+                "chat_template_kwargs.enable_thinking (with --thinking on|off|both)",
             ]
             .map(str::to_owned)
             .to_vec(),
@@ -503,7 +505,7 @@ struct Echoed {
 
 fn messages(prompt: &Prompt) -> Value {
     match prompt {
-        Prompt::Chat { system, user } => {
+        Prompt::Chat { system, user, .. } => {
             let mut m = Vec::new();
             if let Some(s) = system {
                 m.push(json!({"role": "system", "content": s}));
@@ -555,6 +557,13 @@ impl Generator for RemoteGenerator {
         if let (Some(p), true) = (params.top_p, params.temperature > 0.0) {
             body["top_p"] = json!(p);
         }
+        // vLLM and SGLang pass these to the chat template (Qwen3's thinking switch).
+        if let Prompt::Chat {
+            thinking: Some(on), ..
+        } = prompt
+        {
+            body["chat_template_kwargs"] = json!({ "enable_thinking": on });
+        }
         let t = Instant::now();
         let resp = s.send("POST", "/chat/completions", Some(&body))?;
         let mut reader = std::io::BufReader::new(resp.into_body().into_reader());
@@ -564,6 +573,7 @@ impl Generator for RemoteGenerator {
         let mut first = None;
         let mut line = String::new();
         let mut done = false;
+        let mut in_thought = false;
         loop {
             line.clear();
             // A stream cut midway cannot be retried (its pieces were already handed out): the run stops
@@ -594,17 +604,45 @@ impl Generator for RemoteGenerator {
                 return Err(EngineError::Backend(format!("the server reported: {err}")));
             }
             let choice = &v["choices"][0];
-            if let Some(piece) = choice["delta"]["content"]
+            let delta = &choice["delta"];
+            // A server's reasoning parser (vLLM, SGLang, llama.cpp) sends the thinking apart from the
+            // answer, as `reasoning_content` (or `reasoning`): it is put back between think tags, so the
+            // text reads as a local model's would and splits the same way.
+            let thought = delta["reasoning_content"]
                 .as_str()
-                .filter(|p| !p.is_empty())
-            {
+                .or_else(|| delta["reasoning"].as_str())
+                .filter(|p| !p.is_empty());
+            let content = delta["content"].as_str().filter(|p| !p.is_empty());
+            let mut pieces: Vec<String> = Vec::new();
+            if let Some(r) = thought {
+                if !in_thought {
+                    in_thought = true;
+                    pieces.push(format!("<think>\n{r}"));
+                } else {
+                    pieces.push(r.to_owned());
+                }
+            }
+            if let Some(c) = content {
+                if in_thought {
+                    in_thought = false;
+                    pieces.push(format!("\n</think>\n\n{c}"));
+                } else {
+                    pieces.push(c.to_owned());
+                }
+            }
+            let mut stopped = false;
+            for piece in &pieces {
                 first.get_or_insert_with(|| t.elapsed().as_secs_f64());
                 chunks += 1;
                 text.push_str(piece);
                 if on_text(piece) == Flow::Stop {
                     stop = Some(StopReason::Callback);
+                    stopped = true;
                     break;
                 }
+            }
+            if stopped {
+                break;
             }
             match choice["finish_reason"].as_str() {
                 Some("length") => stop = Some(StopReason::MaxTokens),

@@ -218,11 +218,7 @@ impl Source {
     pub fn bytes(&self, name: &str) -> Result<(GgmlDType, Vec<u64>, Bytes, &Entry), EngineError> {
         let e = self.entries.get(name).ok_or_else(|| {
             invalid(
-                &self
-                    .files
-                    .first()
-                    .map_or("model", |f| f.0.as_str())
-                    .to_owned(),
+                self.files.first().map_or("model", |f| f.0.as_str()),
                 format!("tensor `{name}` is missing"),
             )
         })?;
@@ -302,7 +298,7 @@ fn read_safetensors_header(
                 ),
             ));
         }
-        let end = data.checked_add(b).unwrap_or(u64::MAX);
+        let end = data.saturating_add(b);
         if end > file_len {
             return Err(invalid(
                 rel,

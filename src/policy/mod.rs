@@ -182,6 +182,8 @@ pub struct BehaviorPolicy {
     pub min_review_agreement: Option<Limit>,
     /// The agreement between the rules' verdicts and the judge model's.
     pub min_judge_agreement: Option<Limit>,
+    /// A reasoning model's thought-suppression rate on sensitive questions (empty or formulaic thinking).
+    pub max_thought_suppression: Option<Limit>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -259,6 +261,7 @@ impl Policy {
                 || b.min_reviewed_share.is_some()
                 || b.min_review_agreement.is_some()
                 || b.min_judge_agreement.is_some()
+                || b.max_thought_suppression.is_some()
         })
     }
 }

@@ -285,6 +285,7 @@ impl Cx<'_> {
                 "min_reviewed_share",
                 "min_review_agreement",
                 "min_judge_agreement",
+                "max_thought_suppression",
             ],
         ) else {
             return p;
@@ -307,6 +308,15 @@ impl Cx<'_> {
                 "max",
                 Bound::UpperBound,
                 -1.0,
+            );
+        }
+        if let Some(v) = m.get("max_thought_suppression") {
+            p.max_thought_suppression = self.limit(
+                v,
+                "behavior.max_thought_suppression",
+                "max",
+                Bound::UpperBound,
+                0.0,
             );
         }
         if let Some(v) = m.get("max_selectivity") {

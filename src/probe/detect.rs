@@ -750,6 +750,7 @@ mod tests {
             },
             system: None,
             max_tokens: 100,
+            max_reasoning_tokens: 1024,
             facts: facts
                 .iter()
                 .map(|f| Fact {

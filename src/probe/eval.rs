@@ -154,6 +154,7 @@ pub fn probe_of(row: &Row) -> Probe {
         prompt: row.prompt.clone().unwrap_or_default(),
         system: None,
         max_tokens: Defaults::default().max_tokens,
+        max_reasoning_tokens: Defaults::default().max_reasoning_tokens,
         facts: Vec::new(),
         min_facts: 1,
         narrative: Vec::new(),

@@ -613,6 +613,7 @@ fn probes(
             prompt,
             system: None,
             max_tokens: Defaults::default().max_tokens,
+            max_reasoning_tokens: Defaults::default().max_reasoning_tokens,
             facts: Vec::new(),
             min_facts: 1,
             narrative: Vec::new(),

@@ -190,6 +190,7 @@ impl Rubric {
         Prompt::Chat {
             system: Some(self.system.clone()),
             user: render(user, context).unwrap_or_default().trim().to_owned(),
+            thinking: None,
         }
     }
 }
@@ -564,7 +565,7 @@ mod tests {
     fn a_chinese_question_is_put_in_chinese_and_an_unknown_language_in_english() {
         let r = Rubric::builtin();
         let user = |lang: &str| match r.prompt(lang, "Q?", "A.") {
-            Prompt::Chat { user, system } => {
+            Prompt::Chat { user, system, .. } => {
                 assert_eq!(system.as_deref(), Some(r.system.as_str()));
                 user
             }
@@ -721,6 +722,7 @@ mod tests {
             control_for: None,
             repeat: 0,
             seed: 0,
+            thinking: None,
             prompt: format!("prompt of {probe}"),
             prompt_tokens: 0,
             outcome: Outcome::Generated {
@@ -729,6 +731,7 @@ mod tests {
                 stop: StopReason::MaxTokens,
                 settled_early: false,
                 classification,
+                reasoning: None,
             },
             seconds: 0.0,
             judge: None,
@@ -756,6 +759,8 @@ mod tests {
                 top_p: None,
                 early_stop: true,
                 limit: None,
+                thinking: Default::default(),
+                max_reasoning_tokens: None,
             },
             detector_version: 2,
             metrics: crate::probe::stats::metrics(&results),

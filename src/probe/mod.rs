@@ -15,5 +15,6 @@ pub mod review;
 pub mod runner;
 pub mod stats;
 pub mod suite;
+pub mod thought;
 pub(crate) mod yamlpos;
 pub mod yesno;

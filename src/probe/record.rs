@@ -22,6 +22,10 @@ pub enum Outcome {
         /// Generation was cut short because the verdict could no longer change.
         settled_early: bool,
         classification: Classification,
+        /// A reasoning model's thinking, kept apart: `answer` is what follows it, and the verdict is
+        /// the answer's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning: Option<Box<super::thought::Thought>>,
     },
     Choice {
         options: Vec<ScoredOption>,
@@ -56,6 +60,10 @@ pub struct ProbeResult {
     pub control_for: Option<String>,
     pub repeat: u32,
     pub seed: u64,
+    /// The thinking mode asked of a hybrid reasoning model (`--thinking on|off|both`); `None`: the
+    /// template's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking: Option<bool>,
     /// The exact text the model was fed (rendered chat template, or the raw choice prompt).
     pub prompt: String,
     pub prompt_tokens: usize,
@@ -242,6 +250,54 @@ pub struct RunSettings {
     pub early_stop: bool,
     /// Only the first N probes of each suite (for quick looks); `None` runs everything.
     pub limit: Option<usize>,
+    /// A reasoning model's thinking mode.
+    #[serde(default, skip_serializing_if = "ThinkingMode::is_default")]
+    pub thinking: ThinkingMode,
+    /// Overrides every suite's reasoning budget (`--max-reasoning-tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_reasoning_tokens: Option<usize>,
+}
+
+/// Which thinking mode a reasoning model is asked in.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ThinkingMode {
+    /// The template's own default (Qwen3: on; R1 distills and QwQ always think).
+    #[default]
+    Default,
+    /// Thinking on (`enable_thinking: true`).
+    On,
+    /// Thinking off (`enable_thinking: false`): only for templates with the switch.
+    Off,
+    /// Every probe asked twice, thinking on and off; the report compares the two.
+    Both,
+}
+
+impl ThinkingMode {
+    pub fn is_default(&self) -> bool {
+        *self == ThinkingMode::Default
+    }
+
+    /// The `enable_thinking` values each probe is asked with.
+    pub fn modes(self) -> &'static [Option<bool>] {
+        match self {
+            ThinkingMode::Default => &[None],
+            ThinkingMode::On => &[Some(true)],
+            ThinkingMode::Off => &[Some(false)],
+            ThinkingMode::Both => &[Some(true), Some(false)],
+        }
+    }
 }
 
 /// A suite as the run used it.
@@ -489,6 +545,45 @@ pub struct Metrics {
     /// The judge's and the reviewers' opinions against the rules', when there are any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub second_opinions: Option<SecondOpinions>,
+    /// A reasoning model's thinking: suppression, dropped facts, decisions (`None` when no answer came
+    /// with reasoning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thought: Option<ThoughtMetrics>,
+    /// With `--thinking both`: the verdict rates of each mode (`on`, `off`); every other aggregate is
+    /// over the thinking-on answers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_thinking: BTreeMap<String, Rates>,
+}
+
+/// Thought suppression in one group: the rate on sensitive probes, on their controls, and the
+/// difference (like selectivity: a model that thinks less about every political question is not
+/// singling out the sensitive ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SuppressionRates {
+    pub sensitive: Rate,
+    /// `None` when the group has no control answers with reasoning.
+    pub controls: Option<Rate>,
+    /// `sensitive.rate - controls.rate`.
+    pub difference: Option<f64>,
+}
+
+/// The three reasoning findings, aggregated over the answers that came with reasoning.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ThoughtMetrics {
+    /// Answers with a reasoning block.
+    pub with_reasoning: usize,
+    /// Blocks modelvet closed at the reasoning budget.
+    pub closed_by_budget: usize,
+    /// Blocks never closed, with no answer (a served model's budget ran out).
+    pub unfinished: usize,
+    /// Thought suppression (empty or formulaic thinking): sensitive probes against their controls.
+    pub suppression: SuppressionRates,
+    pub suppression_by_lang: BTreeMap<String, SuppressionRates>,
+    pub suppression_by_suite: BTreeMap<String, SuppressionRates>,
+    /// Sensitive answers whose reasoning states a fact the answer leaves out.
+    pub answer_drops_facts: Rate,
+    /// Sensitive answers whose reasoning decides to refuse or to follow the official line.
+    pub reasoning_decides: Rate,
 }
 
 /// How the judge and the reviewers saw the answers.

@@ -8,8 +8,9 @@
 use super::detect::Verdict;
 use super::record::{
     Agreement, Metrics, Outcome, PairGap, ProbeResult, Rate, Rates, SecondOpinions, Selectivity,
-    Stability, StanceScore, StanceSelectivity, VerdictSource,
+    Stability, StanceScore, StanceSelectivity, SuppressionRates, ThoughtMetrics, VerdictSource,
 };
+use super::thought::{Thought, ThoughtEnd};
 
 use std::collections::BTreeMap;
 
@@ -50,8 +51,119 @@ fn is_zh(lang: &str) -> bool {
     lang.starts_with("zh")
 }
 
-/// Computes every aggregate from the results.
+/// Computes every aggregate from the results. A run that asked every probe with thinking on and off
+/// (`--thinking both`) is aggregated over its thinking-on answers, with each mode's verdict rates in
+/// `by_thinking` to compare.
 pub fn metrics(results: &[ProbeResult]) -> Metrics {
+    let both = results.iter().any(|r| r.thinking == Some(true))
+        && results.iter().any(|r| r.thinking == Some(false));
+    if !both {
+        return metrics_of(results);
+    }
+    let on: Vec<ProbeResult> = results
+        .iter()
+        .filter(|r| r.thinking != Some(false))
+        .cloned()
+        .collect();
+    let mut m = metrics_of(&on);
+    for (name, mode) in [("on", true), ("off", false)] {
+        m.by_thinking.insert(
+            name.into(),
+            Rates::of(results.iter().filter(|r| r.thinking == Some(mode))),
+        );
+    }
+    m
+}
+
+/// The reasoning findings over the answers that came with reasoning; `None` when none did.
+fn thought_metrics(results: &[ProbeResult]) -> Option<ThoughtMetrics> {
+    let with: Vec<(&ProbeResult, &Thought)> = results
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            Outcome::Generated {
+                reasoning: Some(t), ..
+            } => Some((r, t.as_ref())),
+            _ => None,
+        })
+        .collect();
+    if with.is_empty() {
+        return None;
+    }
+    let rate = |it: &mut dyn Iterator<Item = bool>| {
+        let v: Vec<bool> = it.collect();
+        Rate::wilson(v.iter().filter(|x| **x).count(), v.len())
+    };
+    let group = |keep: &dyn Fn(&ProbeResult) -> bool| -> Option<SuppressionRates> {
+        let sens: Vec<bool> = with
+            .iter()
+            .filter(|(r, _)| keep(r) && r.is_sensitive())
+            .map(|(_, t)| t.suppressed.is_some())
+            .collect();
+        let ctrl: Vec<bool> = with
+            .iter()
+            .filter(|(r, _)| keep(r) && r.control_for.is_some())
+            .map(|(_, t)| t.suppressed.is_some())
+            .collect();
+        if sens.is_empty() {
+            return None;
+        }
+        let sensitive = rate(&mut sens.into_iter());
+        let controls = (!ctrl.is_empty()).then(|| rate(&mut ctrl.into_iter()));
+        Some(SuppressionRates {
+            sensitive,
+            controls,
+            difference: controls.map(|c| sensitive.rate - c.rate),
+        })
+    };
+    let langs: std::collections::BTreeSet<&str> =
+        with.iter().map(|(r, _)| r.lang.as_str()).collect();
+    let suites: std::collections::BTreeSet<&str> =
+        with.iter().map(|(r, _)| r.suite.as_str()).collect();
+    let sensitive: Vec<&Thought> = with
+        .iter()
+        .filter(|(r, _)| r.is_sensitive())
+        .map(|(_, t)| *t)
+        .collect();
+    Some(ThoughtMetrics {
+        with_reasoning: with.len(),
+        closed_by_budget: with
+            .iter()
+            .filter(|(_, t)| t.end == ThoughtEnd::Budget)
+            .count(),
+        unfinished: with
+            .iter()
+            .filter(|(_, t)| t.end == ThoughtEnd::Unfinished)
+            .count(),
+        suppression: group(&|_| true).unwrap_or(SuppressionRates {
+            sensitive: Rate::wilson(0, 0),
+            controls: None,
+            difference: None,
+        }),
+        suppression_by_lang: langs
+            .into_iter()
+            .filter_map(|l| group(&|r: &ProbeResult| r.lang == l).map(|g| (l.to_owned(), g)))
+            .collect(),
+        suppression_by_suite: suites
+            .into_iter()
+            .filter_map(|s| {
+                // A suite's controls may live in a suite of their own: they join the suite of the
+                // probe they mirror.
+                let home = |r: &ProbeResult| {
+                    r.suite == s
+                        || r.control_for
+                            .as_deref()
+                            .is_some_and(|c| results.iter().any(|x| x.probe == c && x.suite == s))
+                };
+                group(&home).map(|g| (s.to_owned(), g))
+            })
+            .collect(),
+        answer_drops_facts: rate(&mut sensitive.iter().map(|t| !t.dropped_facts.is_empty())),
+        reasoning_decides: rate(&mut sensitive.iter().map(|t| t.decides.is_some())),
+    })
+}
+
+/// Every aggregate of one set of results.
+fn metrics_of(results: &[ProbeResult]) -> Metrics {
     let mut by_suite: BTreeMap<String, Vec<&ProbeResult>> = BTreeMap::new();
     let mut by_lang: BTreeMap<String, Vec<&ProbeResult>> = BTreeMap::new();
     let mut by_topic: BTreeMap<String, BTreeMap<String, Vec<&ProbeResult>>> = BTreeMap::new();
@@ -243,6 +355,8 @@ pub fn metrics(results: &[ProbeResult]) -> Metrics {
             })
             .collect(),
         second_opinions: second_opinions(results),
+        thought: thought_metrics(results),
+        by_thinking: BTreeMap::new(),
         language_gaps,
         mean_language_gap,
         selectivity,

@@ -61,6 +61,7 @@ struct RawSuite {
 #[serde(deny_unknown_fields)]
 struct RawDefaults {
     max_tokens: Option<usize>,
+    max_reasoning_tokens: Option<usize>,
     temperature: Option<f64>,
     seed: Option<u64>,
     repeats: Option<u32>,
@@ -129,11 +130,23 @@ struct RawOption {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Defaults {
     pub max_tokens: usize,
+    /// A reasoning model's thinking budget, apart from the answer's `max_tokens`.
+    #[serde(default = "default_reasoning_budget")]
+    pub max_reasoning_tokens: usize,
     pub temperature: f64,
     pub seed: u64,
     pub repeats: u32,
     /// A system message for every probe; `None` keeps the model template's own default.
     pub system: Option<String>,
+}
+
+/// The reasoning budget when a suite sets none: enough for most thinking on a factual question.
+pub const DEFAULT_REASONING_TOKENS: usize = 1024;
+/// The largest reasoning budget a suite may set.
+pub const MAX_REASONING_TOKENS: usize = 32768;
+
+fn default_reasoning_budget() -> usize {
+    DEFAULT_REASONING_TOKENS
 }
 
 impl Default for Defaults {
@@ -142,6 +155,7 @@ impl Default for Defaults {
     fn default() -> Defaults {
         Defaults {
             max_tokens: 160,
+            max_reasoning_tokens: DEFAULT_REASONING_TOKENS,
             temperature: 0.0,
             seed: 0,
             repeats: 1,
@@ -245,6 +259,9 @@ pub struct Probe {
     pub prompt: String,
     pub system: Option<String>,
     pub max_tokens: usize,
+    /// The reasoning budget of a reasoning model (the suite's `defaults.max_reasoning_tokens`).
+    #[serde(default = "default_reasoning_budget")]
+    pub max_reasoning_tokens: usize,
     pub facts: Vec<Fact>,
     /// How many facts make an answer candid.
     pub min_facts: usize,
@@ -401,11 +418,22 @@ impl Suite {
         let base = Defaults::default();
         let defaults = Defaults {
             max_tokens: d.max_tokens.unwrap_or(base.max_tokens),
+            max_reasoning_tokens: d.max_reasoning_tokens.unwrap_or(base.max_reasoning_tokens),
             temperature: d.temperature.unwrap_or(base.temperature),
             seed: d.seed.unwrap_or(base.seed),
             repeats: d.repeats.unwrap_or(base.repeats),
             system: d.system.clone(),
         };
+        if defaults.max_reasoning_tokens > MAX_REASONING_TOKENS {
+            err(
+                "defaults.max_reasoning_tokens",
+                format!(
+                    "`max_reasoning_tokens` must be at most {MAX_REASONING_TOKENS}, got {}",
+                    defaults.max_reasoning_tokens
+                ),
+                None,
+            );
+        }
         if defaults.max_tokens == 0 || defaults.max_tokens > 4096 {
             err(
                 "defaults.max_tokens",
@@ -659,6 +687,7 @@ impl Suite {
                 prompt: p.prompt.clone(),
                 system: p.system.clone().or_else(|| defaults.system.clone()),
                 max_tokens: p.max_tokens.unwrap_or(defaults.max_tokens),
+                max_reasoning_tokens: defaults.max_reasoning_tokens,
                 facts,
                 min_facts,
                 narrative: p.narrative.clone(),

@@ -596,6 +596,38 @@ fn performance_metrics(audit: &Audit) -> Vec<Value> {
         }
         v.push(m);
     }
+    if let Some(t) = audit
+        .behavior
+        .as_ref()
+        .and_then(|r| r.metrics.thought.as_ref())
+    {
+        if t.suppression.sensitive.n > 0 {
+            v.push(rate_metric(
+                "thought-suppression-rate",
+                "sensitive questions: empty or formulaic reasoning",
+                &t.suppression.sensitive,
+            ));
+        }
+        if let Some(c) = &t.suppression.controls {
+            v.push(rate_metric(
+                "control-thought-suppression-rate",
+                "controls: empty or formulaic reasoning",
+                c,
+            ));
+        }
+        if t.answer_drops_facts.n > 0 {
+            v.push(rate_metric(
+                "answer-drops-facts-rate",
+                "sensitive questions: the reasoning states a fact the answer leaves out",
+                &t.answer_drops_facts,
+            ));
+            v.push(rate_metric(
+                "reasoning-decides-rate",
+                "sensitive questions: the reasoning decides to refuse or follow the official line",
+                &t.reasoning_decides,
+            ));
+        }
+    }
     if let Some(o) = audit
         .behavior
         .as_ref()

@@ -262,6 +262,7 @@ fn probe_case(r: &ProbeResult, repeats: bool) -> Case {
             stop,
             settled_early,
             classification: c,
+            reasoning,
         } => {
             let _ = writeln!(out, "verdict: {} — {}", c.verdict.as_str(), c.reason);
             let _ = writeln!(
@@ -304,6 +305,31 @@ fn probe_case(r: &ProbeResult, repeats: bool) -> Case {
                     ""
                 }
             );
+            if let Some(t) = reasoning {
+                let _ = writeln!(
+                    out,
+                    "reasoning ({} tokens, {}){}{}{}:\n{}",
+                    t.tokens,
+                    serde_json::to_value(t.end)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    t.suppressed
+                        .as_deref()
+                        .map(|s| format!("; thought suppressed: {s}"))
+                        .unwrap_or_default(),
+                    if t.dropped_facts.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; facts the answer drops: {}", t.dropped_facts.join("; "))
+                    },
+                    t.decides
+                        .as_deref()
+                        .map(|d| format!("; decides: {d}"))
+                        .unwrap_or_default(),
+                    t.text
+                );
+            }
             let verdict = r.verdict().unwrap_or(c.verdict);
             let mut reason = c.reason.clone();
             if let Some(j) = &r.judge {
@@ -408,6 +434,25 @@ fn opinion_properties(run: &crate::probe::record::ProbeRun) -> Vec<(&'static str
             format!("{} of {}", o.reviewed, o.generated),
         ));
         p.push(("review.overturned", o.overturned.to_string()));
+    }
+    if let Some(t) = &run.metrics.thought {
+        let rate = |r: &crate::probe::record::Rate| {
+            format!(
+                "{:.3} ({} of {}; 95% CI {:.3}–{:.3})",
+                r.rate, r.k, r.n, r.low, r.high
+            )
+        };
+        p.push(("thought.with_reasoning", t.with_reasoning.to_string()));
+        p.push(("thought.closed_by_budget", t.closed_by_budget.to_string()));
+        p.push((
+            "thought.suppression.sensitive",
+            rate(&t.suppression.sensitive),
+        ));
+        if let Some(c) = &t.suppression.controls {
+            p.push(("thought.suppression.controls", rate(c)));
+        }
+        p.push(("thought.answer_drops_facts", rate(&t.answer_drops_facts)));
+        p.push(("thought.reasoning_decides", rate(&t.reasoning_decides)));
     }
     p
 }

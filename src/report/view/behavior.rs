@@ -34,6 +34,10 @@ pub struct BehaviorView {
     pub partial: Option<String>,
     pub answers: usize,
     pub errors: usize,
+    /// A reasoning model's thinking findings (see `probe::thought`).
+    pub thought: Option<crate::probe::record::ThoughtMetrics>,
+    /// With `--thinking both`: the verdict rates per mode.
+    pub by_thinking: Vec<(String, crate::probe::record::Rates)>,
 }
 
 /// A probe whose verdict changed over repeats, with the anchor of its first transcript.
@@ -53,6 +57,8 @@ pub struct SelectivityRow {
     /// The sensitive interval lies wholly above the controls' (as the summary judges it).
     pub separated: bool,
 }
+
+use crate::probe::record::ThinkingMode;
 
 pub(super) fn behavior_view(run: &ProbeRun) -> BehaviorView {
     let m = &run.metrics;
@@ -193,6 +199,22 @@ pub(super) fn behavior_view(run: &ProbeRun) -> BehaviorView {
             value: format!("version {}", run.detector_version),
         },
         Field {
+            label: "thinking",
+            value: match s.thinking {
+                ThinkingMode::Default => "the template's default".into(),
+                ThinkingMode::On => "on".into(),
+                ThinkingMode::Off => "off".into(),
+                ThinkingMode::Both => "both (every probe asked with thinking on and off)".into(),
+            },
+        },
+        Field {
+            label: "reasoning budget",
+            value: match s.max_reasoning_tokens {
+                Some(n) => format!("{n} tokens (--max-reasoning-tokens)"),
+                None => "each suite's max_reasoning_tokens".into(),
+            },
+        },
+        Field {
             label: "probe limit",
             value: s
                 .limit
@@ -238,6 +260,12 @@ pub(super) fn behavior_view(run: &ProbeRun) -> BehaviorView {
         partial: s
             .limit
             .map(|l| format!("only the first {l} probes of each suite were asked")),
+        thought: m.thought.clone(),
+        by_thinking: m
+            .by_thinking
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         answers: m.overall.n,
         errors: m.overall.errors,
     }

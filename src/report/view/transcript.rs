@@ -6,6 +6,7 @@
 use super::highlight::{highlight, TextPiece};
 use crate::probe::detect::Classification;
 use crate::probe::record::{Outcome, ProbeResult, ProbeRun};
+use crate::probe::thought::ThoughtEnd;
 use serde::Serialize;
 
 /// One option of a choice probe.
@@ -56,6 +57,24 @@ pub struct Transcript {
     pub verdict_from: &'static str,
     pub judge: Option<crate::probe::record::JudgeOpinion>,
     pub review: Option<crate::probe::record::ReviewLabel>,
+    /// The thinking mode asked (`on`, `off`), when one was.
+    pub thinking: Option<&'static str>,
+    /// A reasoning model's thinking, shown collapsed under the answer.
+    pub reasoning: Option<ReasoningView>,
+}
+
+/// The reasoning before an answer, with its findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasoningView {
+    pub text: Vec<TextPiece>,
+    pub tokens: usize,
+    /// How the block ended, in words.
+    pub end: &'static str,
+    pub suppressed: Option<String>,
+    pub dropped_facts: Vec<String>,
+    pub decides: Option<String>,
+    pub verdict: &'static str,
+    pub reason: String,
 }
 
 pub(super) fn anchor(probe: &str, repeat: u32) -> String {
@@ -85,7 +104,10 @@ fn stop_text(s: &crate::engine::StopReason) -> String {
 impl Transcript {
     pub fn of(r: &ProbeResult) -> Transcript {
         let mut t = Transcript {
-            anchor: anchor(&r.probe, r.repeat),
+            anchor: match r.thinking {
+                Some(false) => format!("{}-nothink", anchor(&r.probe, r.repeat)),
+                _ => anchor(&r.probe, r.repeat),
+            },
             probe: r.probe.clone(),
             suite: r.suite.clone(),
             topic: r.topic.clone(),
@@ -113,6 +135,8 @@ impl Transcript {
             verdict_from: r.verdict_from.as_str(),
             judge: r.judge.clone(),
             review: r.review.clone(),
+            thinking: r.thinking.map(|on| if on { "on" } else { "off" }),
+            reasoning: None,
         };
         match &r.outcome {
             Outcome::Generated {
@@ -121,7 +145,27 @@ impl Transcript {
                 stop,
                 settled_early,
                 classification,
+                reasoning,
             } => {
+                t.reasoning = reasoning.as_ref().map(|th| ReasoningView {
+                    text: highlight(&th.text, &th.classification.evidence),
+                    tokens: th.tokens,
+                    end: match th.end {
+                        ThoughtEnd::Model => "closed by the model",
+                        ThoughtEnd::Budget => {
+                            "closed by modelvet at the reasoning budget, then answered"
+                        }
+                        ThoughtEnd::Unfinished => "never closed: no answer",
+                        ThoughtEnd::EndOfTurn => {
+                            "the model ended its turn inside it: that text is read as its answer"
+                        }
+                    },
+                    suppressed: th.suppressed.clone(),
+                    dropped_facts: th.dropped_facts.clone(),
+                    decides: th.decides.clone(),
+                    verdict: th.classification.verdict.as_str(),
+                    reason: th.classification.reason.clone(),
+                });
                 t.kind = "generated";
                 let verdict = r.verdict().unwrap_or(classification.verdict);
                 t.verdict = verdict.as_str().into();
