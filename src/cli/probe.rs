@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// How quantized weights are computed.
     #[arg(long, value_enum, default_value_t)]
     pub precision: crate::engine::Precision,
-    /// Probes the local engine answers at once (GGUF llama/qwen2/qwen3/gemma3) [default: 8]. Batching
+    /// Probes the local engine answers at once (GGUF llama/qwen2/qwen3/qwen3moe/gemma3) [default: 8]. Batching
     /// changes the wall time, not the answers; 1 asks one probe at a time.
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,

@@ -276,7 +276,7 @@ pub trait Generator {
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
-    /// GGUF models of the architectures modelvet computes itself (llama, qwen2, qwen3, gemma3):
+    /// GGUF models of the architectures modelvet computes itself (llama, qwen2, qwen3, qwen3moe, gemma3):
     /// quantized, which is llama.cpp's arithmetic and so what users of the file see. Hugging Face folders
     /// of those (and mistral): the stored bf16/f16 weights, memory-mapped, never widened as a whole.
     /// Others (phi3 through candle-transformers): f32 when the dequantized weights fit in 2 GiB, else
