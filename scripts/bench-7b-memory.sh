@@ -23,7 +23,7 @@ trap cleanup EXIT
 echo "writing $out ($SHAPE)" >&2
 # shellcheck disable=SC2086
 python3 scripts/make_random_llama.py "$out" $SHAPE
-weights=$(stat -c %s "$out"/*.safetensors | awk '{s += $1} END {print s}')
+weights=$(stat -c %s "$out"/*.safetensors | awk '{s += $1} END {printf "%d\n", s}')
 read -r hidden layers heads kv ffn vocab <<<"$SHAPE"
 log="$(mktemp)"
 /usr/bin/time -v env RAYON_NUM_THREADS="${THREADS:-2}" "$BIN" generate "$out" --raw --prompt "The quick brown fox jumps over the lazy dog" \
