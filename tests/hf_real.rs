@@ -19,29 +19,7 @@ fn rebuilt() -> Option<(PathBuf, PathBuf)> {
     let out = OUT
         .get_or_init(|| {
             real_model(QWEN)?;
-            let out = std::env::var_os("MODELVET_DERIVED")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                        .join(".cache/modelvet/derived")
-                });
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-hf-folder.sh");
-            let status = std::process::Command::new("bash")
-                .arg(&script)
-                .env("MODELVET_DERIVED", &out)
-                .env("MODELVET_MODELS", models_dir())
-                .status();
-            match status {
-                Ok(s) if s.success() => Some(out),
-                other => {
-                    let msg = format!("{} failed: {other:?}", script.display());
-                    if std::env::var_os("MODELVET_REQUIRE_MODELS").is_some() {
-                        panic!("{msg}");
-                    }
-                    eprintln!("note: skipping, {msg}");
-                    None
-                }
-            }
+            derived_models("make-hf-folder.sh")
         })
         .clone()?;
     Some((

@@ -16,29 +16,7 @@ fn derived() -> Option<PathBuf> {
         real_model(SMOLLM2)?;
         real_model(QWEN)?;
         real_model(GEMMA_DIR)?;
-        let out = std::env::var_os("MODELVET_DERIVED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                    .join(".cache/modelvet/derived")
-            });
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-lineage-models.sh");
-        let status = std::process::Command::new("bash")
-            .arg(&script)
-            .env("MODELVET_DERIVED", &out)
-            .env("MODELVET_MODELS", models_dir())
-            .status();
-        match status {
-            Ok(s) if s.success() => Some(out),
-            other => {
-                let msg = format!("{} failed: {other:?}", script.display());
-                if std::env::var_os("MODELVET_REQUIRE_MODELS").is_some() {
-                    panic!("{msg}");
-                }
-                eprintln!("note: skipping, {msg}");
-                None
-            }
-        }
+        derived_models("make-lineage-models.sh")
     })
     .clone()
 }

@@ -2,6 +2,7 @@
 //! that classify each answer, and the runner that asks the model and aggregates verdicts into rates with
 //! confidence intervals.
 
+mod answer;
 pub mod detect;
 pub mod echo;
 pub mod eval;

@@ -84,6 +84,37 @@ pub fn models_dir() -> PathBuf {
 
 /// A real model by its path under the models folder. Absent models skip the test with a note, unless
 /// MODELVET_REQUIRE_MODELS is set (CI sets it), where absence fails.
+/// Runs `scripts/<script>` (which derives test models from the real ones into `$MODELVET_DERIVED`,
+/// default `~/.cache/modelvet/derived`, and is a no-op when they exist) and returns that folder; `None`
+/// (skip, with a note) when it fails, unless MODELVET_REQUIRE_MODELS is set, where it panics. Callers keep
+/// the result in a `OnceLock` so the script runs once per test run.
+pub fn derived_models(script: &str) -> Option<PathBuf> {
+    let out = std::env::var_os("MODELVET_DERIVED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/modelvet/derived")
+        });
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let status = std::process::Command::new("bash")
+        .arg(&script)
+        .env("MODELVET_DERIVED", &out)
+        .env("MODELVET_MODELS", models_dir())
+        .status();
+    match status {
+        Ok(s) if s.success() => Some(out),
+        other => {
+            let msg = format!("{} failed: {other:?}", script.display());
+            if std::env::var_os("MODELVET_REQUIRE_MODELS").is_some() {
+                panic!("{msg}");
+            }
+            eprintln!("note: skipping, {msg}");
+            None
+        }
+    }
+}
+
 pub fn real_model(rel: &str) -> Option<PathBuf> {
     let p = models_dir().join(rel);
     if p.exists() {
