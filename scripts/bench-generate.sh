@@ -4,7 +4,8 @@
 # and modelvet's peak memory against the model's weight files. The GGUF models run the same file on both;
 # the Hugging Face folder rebuilt by scripts/make-hf-folder.sh (Qwen2.5-Coder-0.5B, bf16 safetensors)
 # runs on modelvet's native safetensors path against llama.cpp on the GGUF of the same bf16 values.
-# ONLY=NAME measures one model (SmolLM2-135M, Qwen2.5-0.5B, Gemma-3-270M, Qwen2.5-0.5B-HF).
+# ONLY=NAME measures one model (SmolLM2-135M, Qwen2.5-0.5B, Gemma-3-270M, Qwen2.5-0.5B-HF), or
+# ONLY=requantized the Q8_0 and F16 copies.
 #
 # Like with like: modelvet is the plain `cargo build --release` users get (its kernels pick AVX2 or scalar
 # at run time); llama-cpp-python is built by scripts/setup-llama-server.sh for the SIMD extensions this CPU
@@ -69,7 +70,7 @@ print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")
 PY
 )
   local size
-  if [ -d "$file" ]; then size=$(stat -Lc %s "$file"/*.safetensors | awk '{s += $1} END {print s}'); else size=$(stat -Lc %s "$file"); fi
+  if [ -d "$file" ]; then size=$(stat -Lc %s "$file"/*.safetensors | awk '{s += $1} END {printf "%d\n", s}'); else size=$(stat -Lc %s "$file"); fi
   printf '%-14s prompt %7.1f tok/s vs llama.cpp %7.1f (%.2fx)   decode %6.1f tok/s vs %6.1f (%.2fx)   peak RSS %d MB = %.2fx file   [%s kernels, load %s]\n' \
     "$name" "$mv_pp" "$lc_pp" "$(echo "$mv_pp / $lc_pp" | bc -l)" "$mv_tg" "$lc_tg" "$(echo "$mv_tg / $lc_tg" | bc -l)" \
     "$((mem / 1024))" "$(echo "$mem * 1024 / $size" | bc -l)" "${kernels:-?}" "$(cut -d' ' -f1 /proc/loadavg)"
@@ -79,6 +80,16 @@ echo "threads=$THREADS max_tokens=$MAX_TOKENS precision=$PRECISION median of $RU
 bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
 bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 bench_model Gemma-3-270M "$M/gemma-3-270m/gemma-3-270m-q4_k_m.gguf"
+# Other quantizations of the same weights, requantized from the real files by scripts/make-lineage-models.sh
+# (the `gguf` package's Q8_0 and F16; it has no k-quant encoder, so Q5_K_M and Q6_K are not covered).
+# ONLY=requantized runs just these.
+if [ -z "${ONLY:-}" ] || [ "$ONLY" = requantized ]; then
+  scripts/make-lineage-models.sh >&2
+  D="${MODELVET_DERIVED:-$HOME/.cache/modelvet/derived}"
+  ONLY='' bench_model SmolLM2-Q8_0 "$D/smollm2-q8_0.gguf"
+  ONLY='' bench_model SmolLM2-F16 "$D/smollm2-f16.gguf"
+  ONLY='' bench_model Qwen2.5-Q8_0 "$D/qwen-q8_0.gguf"
+fi
 # The rebuilt Hugging Face folder on its bf16 weights (auto precision) vs llama.cpp on the same bf16 values.
 if [ -z "${ONLY:-}" ] || [ "$ONLY" = Qwen2.5-0.5B-HF ]; then
   scripts/make-hf-folder.sh >&2
