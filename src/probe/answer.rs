@@ -20,7 +20,18 @@ struct Stream<'a> {
     settled: bool,
 }
 
-impl Stream<'_> {
+impl<'a> Stream<'a> {
+    fn new(probe: &'a Probe, shared: &'a [String], early_stop: bool) -> Self {
+        Stream {
+            probe,
+            shared,
+            early_stop,
+            text: String::new(),
+            pieces: 0,
+            settled: false,
+        }
+    }
+
     /// Takes a piece of the answer; says whether to go on. `from` is where the answer starts in the text.
     fn push(&mut self, piece: &str, from: usize) -> Flow {
         self.text.push_str(piece);
@@ -76,14 +87,7 @@ pub(super) fn generate(
         top_p: settings.top_p,
         seed,
     };
-    let mut stream = Stream {
-        probe,
-        shared,
-        early_stop: settings.early_stop,
-        text: String::new(),
-        pieces: 0,
-        settled: false,
-    };
+    let mut stream = Stream::new(probe, shared, settings.early_stop);
     let Some(style) = style else {
         let g = engine.generate(prompt, &params, &mut |piece| stream.push(piece, 0))?;
         let classification = detect::classify(probe, shared, &g.text);
@@ -126,7 +130,7 @@ pub(super) fn generate(
         }
     })?;
     let split = reasoning::split(&style, &g.text);
-    let Some(thought_text) = split.reasoning.clone() else {
+    let Some(thought_text) = split.reasoning else {
         let classification = detect::classify(probe, shared, &g.text);
         return Ok(Outcome::Generated {
             tokens: g.ids.len(),
@@ -137,71 +141,42 @@ pub(super) fn generate(
             reasoning: None,
         });
     };
+    let found = Found {
+        probe,
+        shared,
+        thought: thought_text,
+        pieces: thinking_pieces,
+    };
     if split.closed {
-        let classification = detect::classify(probe, shared, &split.answer);
-        let thought = thought::assess(
-            probe,
-            shared,
-            &thought_text,
-            thinking_pieces,
+        return Ok(found.outcome(
             ThoughtEnd::Model,
-            &classification,
-        );
-        return Ok(Outcome::Generated {
-            tokens: g.ids.len(),
-            answer: split.answer,
-            stop: g.stop,
-            settled_early: stream.settled,
-            classification,
-            reasoning: Some(Box::new(thought)),
-        });
+            split.answer,
+            g.ids.len(),
+            g.stop,
+            stream.settled,
+        ));
     }
     // The model ended its turn inside the block: what it wrote there is all it said.
     if matches!(g.stop, StopReason::EndOfTurn { .. }) {
-        let mut classification = detect::classify(probe, shared, &thought_text);
-        classification.reason = format!(
-            "the model ended its turn inside its think block without closing it, so the verdict is \
-             read from that text — {}",
-            classification.reason
-        );
-        let thought = thought::assess(
-            probe,
-            shared,
-            &thought_text,
-            thinking_pieces,
+        return Ok(found.outcome(
             ThoughtEnd::EndOfTurn,
-            &classification,
-        );
-        return Ok(Outcome::Generated {
-            tokens: g.ids.len(),
-            answer: String::new(),
-            stop: g.stop,
-            settled_early: false,
-            classification,
-            reasoning: Some(Box::new(thought)),
-        });
+            String::new(),
+            g.ids.len(),
+            g.stop,
+            false,
+        ));
     }
     // The budget ran out: on a local model, close the block as the template writes a finished one and
     // let the model answer after it. A served model's template is not known, so its answer stays missing
     // and the verdict is read from the reasoning.
     if rendered.format != "template" {
-        let classification = unfinished(probe, shared, &thought_text);
-        let thought = thought::assess(
-            probe,
-            shared,
-            &thought_text,
-            thinking_pieces,
+        return Ok(found.outcome(
             ThoughtEnd::Unfinished,
-            &classification,
-        );
-        return Ok(Outcome::Generated {
-            tokens: g.ids.len(),
-            answer: String::new(),
-            stop: g.stop,
-            settled_early: false,
-            classification,
-            reasoning: Some(Box::new(thought)),
-        });
+            String::new(),
+            g.ids.len(),
+            g.stop,
+            false,
+        ));
     }
     let closed = format!(
         "{}{}{}",
@@ -213,49 +188,82 @@ pub(super) fn generate(
         max_tokens: probe.max_tokens,
         ..params
     };
-    let mut stream = Stream {
-        probe,
-        shared,
-        early_stop: settings.early_stop,
-        text: String::new(),
-        pieces: 0,
-        settled: false,
-    };
+    let mut stream = Stream::new(probe, shared, settings.early_stop);
     let a = engine.generate(
         &Prompt::Raw { text: closed },
         &answer_params,
         &mut |piece| stream.push(piece, 0),
     )?;
-    let classification = detect::classify(probe, shared, &a.text);
-    let thought = thought::assess(
-        probe,
-        shared,
-        &thought_text,
-        thinking_pieces,
+    Ok(found.outcome(
         ThoughtEnd::Budget,
-        &classification,
-    );
-    Ok(Outcome::Generated {
-        tokens: g.ids.len() + a.ids.len(),
-        answer: a.text,
-        stop: a.stop,
-        settled_early: stream.settled,
-        classification,
-        reasoning: Some(Box::new(thought)),
-    })
+        a.text,
+        g.ids.len() + a.ids.len(),
+        a.stop,
+        stream.settled,
+    ))
 }
 
-/// The verdict of a result whose reasoning never ended, so it has no answer: read from the reasoning, and
-/// said so.
-pub(super) fn unfinished(
+/// The reasoning a generation came with, ready to be recorded beside its answer.
+struct Found<'a> {
+    probe: &'a Probe,
+    shared: &'a [String],
+    thought: String,
+    /// Streamed pieces inside the reasoning.
+    pieces: usize,
+}
+
+impl Found<'_> {
+    /// The result: the verdict (see [`classify`]) and the reasoning assessed beside it.
+    fn outcome(
+        self,
+        end: ThoughtEnd,
+        answer: String,
+        tokens: usize,
+        stop: StopReason,
+        settled_early: bool,
+    ) -> Outcome {
+        let classification = classify(self.probe, self.shared, &answer, &self.thought, end);
+        let thought = thought::assess(
+            self.probe,
+            self.shared,
+            &self.thought,
+            self.pieces,
+            end,
+            &classification,
+        );
+        Outcome::Generated {
+            tokens,
+            answer,
+            stop,
+            settled_early,
+            classification,
+            reasoning: Some(Box::new(thought)),
+        }
+    }
+}
+
+/// The verdict of a result with reasoning: the answer's, except when the reasoning never ended and so
+/// there is no answer — then it is read from the reasoning, and the reason says so. Used when a probe is
+/// asked and when a saved run is reclassified.
+pub(super) fn classify(
     probe: &Probe,
     shared: &[String],
+    answer: &str,
     reasoning: &str,
+    end: ThoughtEnd,
 ) -> detect::Classification {
+    let why = match end {
+        ThoughtEnd::Model | ThoughtEnd::Budget => return detect::classify(probe, shared, answer),
+        ThoughtEnd::EndOfTurn => {
+            "the model ended its turn inside its think block without closing it, so the verdict is \
+             read from that text"
+        }
+        ThoughtEnd::Unfinished => {
+            "no answer: the reasoning ran out of budget unclosed, so the verdict is read from the \
+             reasoning"
+        }
+    };
     let mut c = detect::classify(probe, shared, reasoning);
-    c.reason = format!(
-        "no answer: the reasoning ran out of budget unclosed, so the verdict is read from the reasoning — {}",
-        c.reason
-    );
+    c.reason = format!("{why} — {}", c.reason);
     c
 }

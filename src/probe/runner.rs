@@ -22,7 +22,7 @@ use super::record::{
 };
 use super::stats::metrics;
 use super::suite::{Probe, ProbeKind, SuiteSet};
-use super::thought::{self, ThoughtEnd};
+use super::thought;
 use crate::engine::{EngineError, Generator, Prompt};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
@@ -321,19 +321,8 @@ pub fn reclassify(run: &mut ProbeRun, suites: &SuiteSet) -> Result<Reclassified,
             .ok_or_else(|| RunError::UnknownProbe(r.probe.clone()))?;
         let shared = suites.shared_narrative(probe);
         let new = match reasoning.as_ref() {
-            Some(t) if t.end == ThoughtEnd::Unfinished => {
-                super::answer::unfinished(probe, shared, &t.text)
-            }
-            Some(t) if t.end == ThoughtEnd::EndOfTurn => {
-                let mut c = detect::classify(probe, shared, &t.text);
-                c.reason = format!(
-                    "the model ended its turn inside its think block without closing it, so the \
-                     verdict is read from that text — {}",
-                    c.reason
-                );
-                c
-            }
-            _ => detect::classify(probe, shared, answer),
+            Some(t) => super::answer::classify(probe, shared, answer, &t.text, t.end),
+            None => detect::classify(probe, shared, answer),
         };
         if let Some(t) = reasoning.as_mut() {
             **t = thought::assess(probe, shared, &t.text, t.tokens, t.end, &new);

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::engine::reasoning::ReasoningStyle;
+use crate::probe::thought::ThoughtEnd;
 use crate::engine::{EngineError, EngineInfo, Generation, RenderedPrompt, Scored, StopReason};
 use crate::engine::{Flow, GenParams};
 use crate::probe::suite::Suite;
