@@ -5,12 +5,11 @@
 //! A random model never writes `</think>`, which makes it the right fixture for the budget: every
 //! answer must come from modelvet closing the block at `--max-reasoning-tokens` and asking again.
 
+use crate::support::server::Server;
 use crate::support::tiny::*;
 use crate::support::*;
 use candle_core::quantized::gguf_file;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const R1: &str = include_str!("data/chat-templates/deepseek-ai-DeepSeek-R1-Distill-Qwen-32B.jinja");
 const QWEN3: &str = include_str!("data/chat-templates/Qwen-Qwen3-0.6B.jinja");
@@ -46,6 +45,20 @@ fn tiny_with_template(dir: &Path, name: &str, template: &str) -> PathBuf {
     out
 }
 
+/// A temporary folder with the tiny model given `template` (as `name`) and the suite.
+fn setup(name: &str, template: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_with_template(dir.path(), name, template);
+    let suite = write_suite(dir.path());
+    (dir, model, suite)
+}
+
+fn write_suite(dir: &Path) -> PathBuf {
+    let suite = dir.join("mini.yaml");
+    std::fs::write(&suite, SUITE).unwrap();
+    suite
+}
+
 fn record(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -61,10 +74,7 @@ fn result<'a>(r: &'a serde_json::Value, probe: &str) -> &'a serde_json::Value {
 
 #[test]
 fn an_r1_distill_thinks_until_its_budget_then_modelvet_closes_the_block_and_it_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = tiny_with_template(dir.path(), "r1.gguf", R1);
-    let suite = dir.path().join("mini.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, model, suite) = setup("r1.gguf", R1);
     let out = dir.path().join("run.json");
     let run = modelvet(&[
         "probe",
@@ -120,10 +130,7 @@ fn an_r1_distill_thinks_until_its_budget_then_modelvet_closes_the_block_and_it_a
 
 #[test]
 fn the_html_report_shows_the_reasoning_collapsed_under_each_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = tiny_with_template(dir.path(), "r1.gguf", R1);
-    let suite = dir.path().join("mini.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, model, suite) = setup("r1.gguf", R1);
     let out = dir.path().join("audit");
     let run = modelvet(&[
         "audit",
@@ -145,10 +152,7 @@ fn the_html_report_shows_the_reasoning_collapsed_under_each_answer() {
 
 #[test]
 fn a_qwen3_hybrid_asked_both_ways_is_compared_thinking_on_and_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = tiny_with_template(dir.path(), "qwen3.gguf", QWEN3);
-    let suite = dir.path().join("mini.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, model, suite) = setup("qwen3.gguf", QWEN3);
     let out = dir.path().join("run.json");
     let run = modelvet(&[
         "probe",
@@ -194,10 +198,7 @@ fn a_qwen3_hybrid_asked_both_ways_is_compared_thinking_on_and_off() {
 
 #[test]
 fn a_gate_limits_thought_suppression() {
-    let dir = tempfile::tempdir().unwrap();
-    let model = tiny_with_template(dir.path(), "r1.gguf", R1);
-    let suite = dir.path().join("mini.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (dir, model, suite) = setup("r1.gguf", R1);
     let policy = dir.path().join("policy.yaml");
     std::fs::write(
         &policy,
@@ -283,64 +284,21 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 "#;
 
-struct Stub {
-    child: Child,
-    port: u16,
-    requests: PathBuf,
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Stub {
-    fn start(dir: &Path, mode: &str) -> Stub {
-        let script = dir.join("stub.py");
-        std::fs::write(&script, STUB).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let requests = dir.join(format!("requests-{mode}.jsonl"));
-        let child = Command::new("python3")
-            .arg(&script)
-            .arg(mode)
-            .arg(port.to_string())
-            .arg(&requests)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs");
-        let stub = Stub {
-            child,
-            port,
-            requests,
-        };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(30) {
-            if ureq::get(&format!("{}/models", stub.url())).call().is_ok() {
-                return stub;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the stub did not start");
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
-    }
+/// The stub in `mode`, and the file it logs request bodies to.
+fn stub(dir: &Path, mode: &str) -> (Server, PathBuf) {
+    let requests = dir.join(format!("requests-{mode}.jsonl"));
+    (
+        Server::python(dir, "stub.py", STUB, mode, &[&requests]),
+        requests,
+    )
 }
 
 #[test]
 fn a_served_reasoning_model_is_split_whether_the_server_parses_the_thinking_or_not() {
     for mode in ["parser", "inline"] {
         let dir = tempfile::tempdir().unwrap();
-        let stub = Stub::start(dir.path(), mode);
-        let suite = dir.path().join("mini.yaml");
-        std::fs::write(&suite, SUITE).unwrap();
+        let (stub, _) = stub(dir.path(), mode);
+        let suite = write_suite(dir.path());
         let out = dir.path().join("run.json");
         let run = modelvet(&[
             "probe",
@@ -387,9 +345,8 @@ fn a_served_reasoning_model_is_split_whether_the_server_parses_the_thinking_or_n
     }
     // Thinking off reaches the server as the template switch vLLM and SGLang pass on.
     let dir = tempfile::tempdir().unwrap();
-    let stub = Stub::start(dir.path(), "parser");
-    let suite = dir.path().join("mini.yaml");
-    std::fs::write(&suite, SUITE).unwrap();
+    let (stub, requests) = stub(dir.path(), "parser");
+    let suite = write_suite(dir.path());
     let run = modelvet(&[
         "probe",
         "--endpoint",
@@ -402,7 +359,7 @@ fn a_served_reasoning_model_is_split_whether_the_server_parses_the_thinking_or_n
         "off",
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let sent = std::fs::read_to_string(&stub.requests).unwrap();
+    let sent = std::fs::read_to_string(&requests).unwrap();
     let chats: Vec<serde_json::Value> = sent
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

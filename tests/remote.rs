@@ -5,9 +5,10 @@
 //! Skipped with a note when llama_cpp.server is not importable, unless MODELVET_REQUIRE_MODELS is set
 //! (CI sets it, after scripts/setup-llama-server.sh), where that fails.
 
+use crate::support::server::{free_port, Server};
 use crate::support::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Three probes: two chat probes and a choice probe.
@@ -47,48 +48,7 @@ class H(BaseHTTPRequestHandler):
 ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A server process, killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/v1", self.port)
-    }
-
-    /// Waits until `/v1/models` answers.
-    fn ready(self) -> Server {
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(120) {
-            if ureq::get(&format!("{}/models", self.url())).call().is_ok() {
-                return self;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "the server did not start:\n{}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-
     /// How many chat requests the server received (uvicorn's access log).
     fn chat_requests(&self) -> usize {
         std::fs::read_to_string(&self.log)
@@ -137,18 +97,7 @@ impl Server {
     }
 
     fn stub(dir: &Path, mode: &str) -> Server {
-        let script = dir.join("stub.py");
-        std::fs::write(&script, STUB).unwrap();
-        let port = free_port();
-        let log = dir.join("stub.log");
-        let child = Command::new("python3")
-            .arg(&script)
-            .arg(mode)
-            .arg(port.to_string())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("python3 runs");
-        Server { child, port, log }.ready()
+        Server::python(dir, "stub.py", STUB, mode, &[])
     }
 }
 

@@ -3,10 +3,10 @@
 
 use super::*;
 use crate::engine::reasoning::ReasoningStyle;
-use crate::probe::thought::ThoughtEnd;
 use crate::engine::{EngineError, EngineInfo, Generation, RenderedPrompt, Scored, StopReason};
 use crate::engine::{Flow, GenParams};
 use crate::probe::suite::Suite;
+use crate::probe::thought::ThoughtEnd;
 
 /// A scripted model: answers by keyword, counts how often it is asked.
 struct Fake {
