@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Suite wall time: modelvet running the built-in suites on SmolLM2, against the same prompts sent one by one
-# to a llama.cpp server (llama-cpp-python's `python -m llama_cpp.server`, loopback only) with the same max
-# tokens, greedy, 2 threads. Prints both wall times and the ratio. Goal: modelvet at least 2x faster.
-#
-# The prompts are the exact rendered prompts from modelvet's own run record, so both engines see the same text.
+# Suite wall time: modelvet running the built-in suites locally, against two llama.cpp peers, greedy, 2 threads:
+# - llama-cpp-python's server (`python -m llama_cpp.server`) with the exact rendered prompts of modelvet's own
+#   run record sent one by one, with the suite's max tokens: the same prompts and budgets, one at a time;
+# - llama.cpp's own `llama-server` with 8 parallel slots and continuous batching (built for this CPU by
+#   scripts/build-llama-server.sh), driven by modelvet's `--endpoint` backend with `--concurrency 8`: the
+#   strongest serving setting. What differs there: the server renders the chat template itself (`--jinja`,
+#   from the GGUF), and modelvet's local early stops (a choice probe scored in one forward pass, a refusal
+#   suite's shorter budget cut at the verdict) are not available to a server, which generates each answer to
+#   its end or to max_tokens.
+# Prints the wall times and the ratios. MODEL=PATH picks the model (default SmolLM2-135M Q4_1); LIMIT=N runs
+# only the first N probes of each suite (the whole suites take ~25 min for modelvet alone on SmolLM2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
@@ -42,5 +48,20 @@ print(f"{time.perf_counter() - t0:.1f}")
 PY
 )
 n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['results']))" "$OUT/run.json")
-echo "probes: $n${LIMIT:+ (first $LIMIT of each suite)}"
-echo "suite wall time: modelvet ${mv_wall%.*}s, llama.cpp server one by one ${lc_wall}s, ratio $(echo "$lc_wall / $mv_wall" | bc -l | cut -c1-4)x"
+kill "$SERVER" 2>/dev/null || true
+wait "$SERVER" 2>/dev/null || true
+
+# llama.cpp's own server: 8 slots of 2048 tokens, continuous batching, the GGUF's chat template.
+LLAMA_SERVER="$(scripts/build-llama-server.sh)"
+"$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" -np 8 -c 16384 \
+  --cont-batching --jinja --alias bench --no-webui > "$OUT/llama-server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null && break; sleep 1; done
+start=$(date +%s.%N)
+"$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency 8 \
+  ${LIMIT:+--limit "$LIMIT"} -o "$OUT/served.json" --quiet > /dev/null
+ls_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
+
+echo "probes: $n${LIMIT:+ (first $LIMIT of each suite)}; model $(basename "$MODEL")"
+echo "suite wall time: modelvet ${mv_wall%.*}s; llama-cpp-python server one by one ${lc_wall}s (ratio $(echo "$lc_wall / $mv_wall" | bc -l | cut -c1-4)x);" \
+  "llama-server 8 slots through modelvet --endpoint --concurrency 8 ${ls_wall%.*}s (ratio $(echo "$ls_wall / $mv_wall" | bc -l | cut -c1-4)x)"

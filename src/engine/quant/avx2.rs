@@ -1,6 +1,6 @@
 //! AVX2 + FMA (+ F16C for the block scales) kernels after ggml's `ggml_vec_dot_q4_1_q8_1`,
 //! `…q5_0_q8_0` and `…q8_0_q8_0`.
-use super::{KBlock, Q8Block, Q8KBlock};
+use super::{KBlock, Q8Block, Q8KBlock, TILE};
 use std::arch::x86_64::*;
 
 /// The 4 f16 at `p` (8 bytes, all inside the block) widened. Why not a 16-bit load: LLVM compiles
@@ -527,6 +527,130 @@ pub unsafe fn dot_unpacked_k<const SIX: bool>(w: &[KBlock], a: &[Q8KBlock]) -> f
         add_block_k(b.d, u.d, u.dmin, sumi, mins, &mut acc, &mut accm);
     }
     finish_k(acc, accm)
+}
+
+// ---- Several activation rows per unpacked weight row (prompts, batches) ----
+//
+// Why: one row at a time, each block's sum waits on the previous block's `fmadd` and the weight block is
+// reloaded for every activation row. Four rows at once give four independent chains and one load (and,
+// for signed weights, one `sign`) of the weight block for all four. Each row's sum still takes exactly
+// the operations of the one-row kernel in the same order, so the same bits.
+
+/// [`dot_unpacked_signed`] for [`TILE`] activation rows of equal length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_unpacked_signed_tile(
+    q: &[u8],
+    s: &[[f32; 2]],
+    a: [&[Q8Block]; TILE],
+) -> [f32; TILE] {
+    let n = a[0].len();
+    assert!(a.iter().all(|r| r.len() == n) && s.len() >= n && q.len() >= n * 32);
+    let mut acc = [_mm256_setzero_ps(); TILE];
+    for i in 0..n {
+        let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
+        let ax = _mm256_sign_epi8(qx, qx);
+        let w = _mm_load_ss(&s.get_unchecked(i)[0]);
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let b = a[r].get_unchecked(i);
+            let d = _mm256_broadcastss_ps(_mm_mul_ss(w, _mm_load_ss(&b.d)));
+            let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+            let dot = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(qy, qx));
+            let f = _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
+            *acc = _mm256_fmadd_ps(d, f, *acc);
+        }
+    }
+    let mut out = [0f32; TILE];
+    for (o, acc) in out.iter_mut().zip(acc) {
+        *o = finish(acc, _mm_setzero_ps());
+    }
+    out
+}
+
+/// [`dot_unpacked_q4_1`] for [`TILE`] activation rows of equal length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_unpacked_q4_1_tile(
+    q: &[u8],
+    s: &[[f32; 2]],
+    a: [&[Q8Block]; TILE],
+) -> [f32; TILE] {
+    let n = a[0].len();
+    assert!(a.iter().all(|r| r.len() == n) && s.len() >= n && q.len() >= n * 32);
+    let mut acc = [_mm256_setzero_ps(); TILE];
+    let mut off = [_mm_setzero_ps(); TILE];
+    for i in 0..n {
+        let dm = _mm_castpd_ps(_mm_load_sd(s.as_ptr().add(i) as *const f64));
+        let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
+        for r in 0..TILE {
+            let b = a[r].get_unchecked(i);
+            let ds = _mm_castpd_ps(_mm_load_sd(&b.d as *const f32 as *const f64));
+            let sc = _mm_mul_ps(dm, ds);
+            off[r] = _mm_add_ps(off[r], sc);
+            let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+            let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), _mm256_set1_epi16(1));
+            acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(dot), acc[r]);
+        }
+    }
+    let mut out = [0f32; TILE];
+    for r in 0..TILE {
+        out[r] = finish(acc[r], off[r]);
+    }
+    out
+}
+
+/// [`dot_unpacked_k`] for [`TILE`] activation rows of equal length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_unpacked_k_tile<const SIX: bool>(
+    w: &[KBlock],
+    a: [&[Q8KBlock]; TILE],
+) -> [f32; TILE] {
+    let n = a[0].len();
+    assert!(a.iter().all(|r| r.len() == n) && w.len() >= n);
+    let mut acc = [_mm256_setzero_ps(); TILE];
+    let mut accm = [_mm_setzero_ps(); TILE];
+    for (i, u) in w.iter().enumerate().take(n) {
+        let mut sumi = [_mm256_setzero_si256(); TILE];
+        for g in 0..8 {
+            let q = _mm256_load_si256(u.q.as_ptr().add(32 * g) as *const __m256i);
+            let sc = _mm256_load_si256(u.sc.as_ptr().add(16 * g) as *const __m256i);
+            for (r, sumi) in sumi.iter_mut().enumerate() {
+                let b = a[r].get_unchecked(i);
+                let y = _mm256_loadu_si256(b.qs.as_ptr().add(32 * g) as *const __m256i);
+                let p = if SIX {
+                    q6k_products(q, y)
+                } else {
+                    _mm256_maddubs_epi16(q, y)
+                };
+                *sumi = _mm256_add_epi32(*sumi, _mm256_madd_epi16(sc, p));
+            }
+        }
+        for r in 0..TILE {
+            let b = a[r].get_unchecked(i);
+            let mins = if SIX {
+                _mm_setzero_si128()
+            } else {
+                mins_term(_mm_loadu_si128(u.mins.as_ptr() as *const __m128i), b)
+            };
+            add_block_k(b.d, u.d, u.dmin, sumi[r], mins, &mut acc[r], &mut accm[r]);
+        }
+    }
+    let mut out = [0f32; TILE];
+    for r in 0..TILE {
+        out[r] = finish_k(acc[r], accm[r]);
+    }
+    out
+}
+
+/// Q8_0 blocks unpacked once: the 32 signed bytes and the f32 scale per block, as [`step_q8_0`] reads
+/// them (so [`dot_unpacked_signed`] gives [`q8_0`]'s bits).
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q8_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 34);
+    for (i, sc) in s.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 34);
+        *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
+        let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
+    }
 }
 
 // ---- Q4_0, after ggml's `ggml_vec_dot_q4_0_q8_0` ----

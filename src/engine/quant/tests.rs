@@ -274,19 +274,21 @@ fn a_batched_product_gives_each_row_the_same_bits_as_alone() {
             let cols = 512;
             let rows = 300;
             let (w, _) = quantized(dtype, rows, cols, 13);
-            let m = 5;
-            let xs = values(m * cols, 17);
-            let mut batched = vec![0f32; m * rows];
-            matmul_many_with(&kern, &xs, m, &[&w], &mut [&mut batched]);
-            for i in 0..m {
-                let mut alone = vec![0f32; rows];
-                let x = &xs[i * cols..(i + 1) * cols];
-                matmul_many_with(&kern, x, 1, &[&w], &mut [&mut alone]);
-                assert_eq!(
-                    alone,
-                    batched[i * rows..(i + 1) * rows],
-                    "{dtype:?} {level:?} row {i}"
-                );
+            // Two rows (no full tile), a tile and a remainder of three, two tiles and one more.
+            for m in [2, 7, 9] {
+                let xs = values(m * cols, 17);
+                let mut batched = vec![0f32; m * rows];
+                matmul_many_with(&kern, &xs, m, &[&w], &mut [&mut batched]);
+                for i in 0..m {
+                    let mut alone = vec![0f32; rows];
+                    let x = &xs[i * cols..(i + 1) * cols];
+                    matmul_many_with(&kern, x, 1, &[&w], &mut [&mut alone]);
+                    assert_eq!(
+                        alone,
+                        batched[i * rows..(i + 1) * rows],
+                        "{dtype:?} {level:?} row {i} of {m}"
+                    );
+                }
             }
         }
     }
