@@ -1,32 +1,32 @@
 //! A tokenizer from GGUF metadata (`tokenizer.ggml.*`), reproducing llama.cpp's `llama-vocab.cpp`:
-//! - `gpt2` (byte-level BPE): vocabulary and merges from the file, the pre-tokenizer llama.cpp uses for the
-//!   `tokenizer.ggml.pre` value (see `pre.rs`), byte-level mapping, `ignore_merges` for the llama3 family.
-//! - `llama` (SentencePiece BPE, e.g. Gemma): llama.cpp merges the adjacent pair whose concatenation is a
-//!   vocabulary piece of highest score. That is expressed as a `tokenizers` BPE whose merges are derived
-//!   from the scores (every split of a piece into two vocabulary pieces is a merge, ranked by the piece's
-//!   score, as transformers' `SentencePieceExtractor` does), with byte fallback for characters outside the
-//!   vocabulary.
+//! - `gpt2` (byte-level BPE): vocabulary and merges from the file in a `tokenizers` BPE, the
+//!   pre-tokenizer llama.cpp uses for the `tokenizer.ggml.pre` value (see `pre.rs`), byte-level mapping,
+//!   `ignore_merges` for the llama3 family.
+//! - `llama` (SentencePiece BPE, e.g. Gemma): the vocabulary and its scores, encoded by llama.cpp's own
+//!   merge loop (`spm.rs`). This used to be a `tokenizers` BPE with merges derived from the scores (every
+//!   split of a piece into two pieces, ranked by the piece's score, as transformers'
+//!   `SentencePieceExtractor` does): exact except where scores tie (llama.cpp takes the leftmost pair,
+//!   the merge list the lower-ranked piece), and its merge strings, maps and copies of the vocabulary
+//!   took 127 MB of heap on Gemma's 262k-piece vocabulary (peak RSS 1.84× the file; 1.14× now).
 //!
-//! Control, unknown and user-defined tokens are cut out of the text before the model runs (the partition
-//! built here, applied by `ModelTokenizer::encode`). Unknown `tokenizer.ggml.model` values are refused with
-//! the list of supported ones rather than guessed.
+//! Both read `tokenizer.ggml.tokens` once into the compact [`Vocab`] (the `gpt2` BPE also gives the
+//! `tokenizers` crate the copy it needs). Control, unknown and user-defined tokens are cut out of the
+//! text before the model runs (the partition built here, applied by `ModelTokenizer::encode`). Every
+//! length, index and id read from the file is checked, and a bad one is an error naming the file and the
+//! key. Unknown `tokenizer.ggml.model` values are refused with the list of supported ones rather than
+//! guessed.
 //!
-//! Trade-offs: llama.cpp's per-model attribute hacks (phi-3 rstrip, jina lstrip) are not reproduced;
-//! ranking SentencePiece merges by score reproduces llama.cpp except when one piece can be formed by two
-//! different overlapping splits at once (ties there are positional in llama.cpp) — no such case appears in
-//! the reference table.
+//! Trade-off: llama.cpp's per-model attribute hacks (phi-3 rstrip, jina lstrip) are not reproduced.
 
 use super::pre::{pre_tokenizer, PreSpec, PRE_SPECS};
-use super::{Ctx, Kind, ModelTokenizer, TokenizerError, EOG_TEXTS};
+use super::spm::Spm;
+use super::vocab::Vocab;
+use super::{Ctx, Model, ModelTokenizer, TokenizerError, EOG_TEXTS};
 use crate::provenance::gguf::{Array, GgufFile};
-use std::collections::HashMap;
-use tokenizers::decoders::byte_fallback::ByteFallback;
-use tokenizers::decoders::fuse::Fuse;
-use tokenizers::decoders::sequence::Sequence as DecoderSequence;
-use tokenizers::models::bpe::{Vocab, BPE};
-use tokenizers::normalizers::{Prepend, Replace};
+use std::cmp::Reverse;
+use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
-use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, Tokenizer};
+use tokenizers::{DecoderWrapper, Tokenizer};
 
 /// The `tokenizer.ggml.model` values modelvet can build.
 pub const SUPPORTED_MODELS: &[&str] = &["gpt2", "llama"];
@@ -71,6 +71,15 @@ const CONTROL_TEXTS: &[&str] = &[
     "<|file_sep|>",
 ];
 
+/// Which of the two `tokenizer.ggml.model`s the file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `gpt2`: byte-level BPE.
+    Bpe,
+    /// `llama`: SentencePiece BPE.
+    Spm,
+}
+
 /// A GGUF token type (`tokenizer.ggml.token_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenType {
@@ -97,7 +106,7 @@ impl TokenType {
     }
 
     /// Cut out of the text before the model runs (llama.cpp's `cache_special_tokens`).
-    fn is_partitioned(self) -> bool {
+    pub(super) fn is_partitioned(self) -> bool {
         matches!(
             self,
             TokenType::Control | TokenType::Unknown | TokenType::UserDefined
@@ -105,30 +114,39 @@ impl TokenType {
     }
 
     /// Hidden when decoding with `skip_special`.
-    fn is_special(self) -> bool {
+    pub(super) fn is_special(self) -> bool {
         matches!(self, TokenType::Control | TokenType::Unknown)
     }
 }
 
-/// GPT-2's byte-to-character table: printable bytes stand for themselves, the others for 256 + n.
-fn byte_to_char_table() -> [char; 256] {
-    let mut table = ['\0'; 256];
-    let mut n = 0u32;
-    for b in 0..=255u8 {
-        let printable = matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF);
-        let cp = if printable {
-            b as u32
-        } else {
-            n += 1;
-            255 + n
-        };
-        table[b as usize] = char::from_u32(cp).unwrap_or('\u{FFFD}');
+/// GPT-2's byte-level alphabet read backwards: the byte a vocabulary character stands for. Printable
+/// bytes stand for themselves, the 68 others for the characters 256..=323 in byte order; any other
+/// character stands for its own UTF-8 bytes (`None`).
+pub(super) fn byte_of_char(c: char) -> Option<u8> {
+    const fn printable(b: u32) -> bool {
+        matches!(b, 0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF)
     }
-    table
+    const SHIFTED: [u8; 68] = {
+        let mut table = [0u8; 68];
+        let (mut b, mut n) = (0u32, 0usize);
+        while b < 256 {
+            if !printable(b) {
+                table[n] = b as u8;
+                n += 1;
+            }
+            b += 1;
+        }
+        table
+    };
+    let cp = c as u32;
+    if cp < 256 {
+        return printable(cp).then_some(cp as u8);
+    }
+    SHIFTED.get(cp as usize - 256).copied()
 }
 
 /// `<0xAB>` → 0xAB.
-fn parse_byte_token(text: &str) -> Option<u8> {
+pub(super) fn parse_byte_token(text: &str) -> Option<u8> {
     let hex = text.strip_prefix("<0x")?.strip_suffix('>')?;
     if hex.len() != 2 {
         return None;
@@ -166,8 +184,8 @@ impl ModelTokenizer {
             .get_str("tokenizer.ggml.model")
             .ok_or_else(|| cx.missing("tokenizer.ggml.model"))?;
         let kind = match model {
-            "gpt2" => Kind::GgufBpe,
-            "llama" => Kind::GgufSpm,
+            "gpt2" => Kind::Bpe,
+            "llama" => Kind::Spm,
             other => {
                 return Err(TokenizerError::UnsupportedModel {
                     file: source.to_string(),
@@ -176,7 +194,7 @@ impl ModelTokenizer {
             }
         };
         // The pre-tokenizer is checked first: an unsupported one is the most useful message.
-        let pre_spec = if kind == Kind::GgufBpe {
+        let pre_spec = if kind == Kind::Bpe {
             // llama.cpp falls back to `default` (with a warning) when the key is absent.
             let name = g.get_str("tokenizer.ggml.pre").unwrap_or("default");
             Some(PRE_SPECS.iter().find(|p| p.name == name).ok_or_else(|| {
@@ -200,53 +218,29 @@ impl ModelTokenizer {
             None => return Err(cx.missing("tokenizer.ggml.tokens")),
         };
         let n = tokens.len();
-        if n == 0 || n > u32::MAX as usize {
-            return Err(cx.bad("tokenizer.ggml.tokens", format!("holds {n} tokens")));
-        }
-        // llama.cpp renames empty tokens rather than failing.
-        let texts: Vec<String> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                if t.is_empty() {
-                    format!("[EMPTY_{i}]")
-                } else {
-                    t.clone()
-                }
-            })
-            .collect();
-        let mut ids: HashMap<&str, u32> = HashMap::with_capacity(n);
-        for (i, t) in texts.iter().enumerate() {
-            if let Some(prev) = ids.insert(t.as_str(), i as u32) {
+        // One copy of the texts (empty ones renamed as llama.cpp does, duplicates refused).
+        let mut vocab = Vocab::new(&cx, tokens)?;
+        if let Some(a) = g.get_array("tokenizer.ggml.token_type") {
+            let v = a.as_i64s().ok_or_else(|| {
+                cx.bad(
+                    "tokenizer.ggml.token_type",
+                    format!("is an array of {}, not integers", a.elem_type()),
+                )
+            })?;
+            if v.len() < n {
                 return Err(cx.bad(
-                    "tokenizer.ggml.tokens",
-                    format!("holds {t:?} twice (ids {prev} and {i})"),
+                    "tokenizer.ggml.token_type",
+                    format!("has {} entries for {n} tokens", v.len()),
                 ));
             }
-        }
-
-        let mut types: Vec<TokenType> = match g.get_array("tokenizer.ggml.token_type") {
-            None => vec![TokenType::Normal; n],
-            Some(a) => {
-                let v = a.as_i64s().ok_or_else(|| {
-                    cx.bad(
-                        "tokenizer.ggml.token_type",
-                        format!("is an array of {}, not integers", a.elem_type()),
-                    )
-                })?;
-                if v.len() < n {
-                    return Err(cx.bad(
-                        "tokenizer.ggml.token_type",
-                        format!("has {} entries for {n} tokens", v.len()),
-                    ));
-                }
-                v[..n].iter().map(|&t| TokenType::from_gguf(t)).collect()
+            for (ty, &t) in vocab.types.iter_mut().zip(&v) {
+                *ty = TokenType::from_gguf(t);
             }
-        };
+        }
         // llama.cpp promotes EOT/EOM/FIM-looking tokens to control tokens.
         for t in CONTROL_TEXTS.iter().chain(EOG_TEXTS) {
-            if let Some(&id) = ids.get(t) {
-                let ty = &mut types[id as usize];
+            if let Some(id) = vocab.id(t) {
+                let ty = &mut vocab.types[id as usize];
                 if !ty.is_partitioned() {
                     *ty = TokenType::Control;
                 }
@@ -255,7 +249,7 @@ impl ModelTokenizer {
 
         // Special ids: llama.cpp's defaults, replaced by the file's keys (checked against the vocabulary).
         let (default_bos, default_eos) = match kind {
-            Kind::GgufSpm => (Some(1u32), Some(2u32)),
+            Kind::Spm => (Some(1u32), Some(2u32)),
             _ => (Some(11u32), Some(11u32)),
         };
         let in_range = |id: Option<u32>| id.filter(|&i| (i as usize) < n);
@@ -275,13 +269,13 @@ impl ModelTokenizer {
             }
         };
         let (default_add_bos, default_prefix) = match kind {
-            Kind::GgufSpm => (true, true),
+            Kind::Spm => (true, true),
             _ => (pre_spec.map(|p| p.add_bos).unwrap_or(false), false),
         };
         let add_bos = flag("tokenizer.ggml.add_bos_token", default_add_bos)?;
         let add_eos = flag("tokenizer.ggml.add_eos_token", false)?;
         let add_space_prefix = match kind {
-            Kind::GgufSpm => flag("tokenizer.ggml.add_space_prefix", default_prefix)?,
+            Kind::Spm => flag("tokenizer.ggml.add_space_prefix", default_prefix)?,
             _ => false,
         };
         if add_bos && bos.is_none() {
@@ -297,104 +291,33 @@ impl ModelTokenizer {
             ));
         }
 
-        let vocab: Vocab = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
+        // Special tokens, longest text first (ties by id): llama.cpp's partition order.
+        let mut partition: Vec<u32> = (0..n as u32)
+            .filter(|&id| vocab.token_type(id).is_partitioned())
             .collect();
+        partition.sort_by_key(|&id| (Reverse(vocab.text(id).map_or(0, str::len)), id));
 
-        let mut tokenizer = match kind {
-            Kind::GgufBpe => {
-                let spec = pre_spec.ok_or_else(|| cx.build("no pre-tokenizer"))?;
-                build_byte_level_bpe(&cx, g, vocab, &ids, spec)?
-            }
-            _ => build_spm(&cx, g, vocab, &texts, &types, add_space_prefix)?,
-        };
-
-        // Special tokens: control/unknown are special, user-defined are plain added tokens; both are
-        // matched on the raw text, before normalisation.
-        let mut specials = Vec::new();
-        let mut user = Vec::new();
-        for (i, t) in texts.iter().enumerate() {
-            match types[i] {
-                TokenType::Control | TokenType::Unknown => {
-                    specials.push(AddedToken::from(t.clone(), true).normalized(false))
-                }
-                TokenType::UserDefined => {
-                    user.push(AddedToken::from(t.clone(), false).normalized(false))
-                }
-                _ => {}
-            }
-        }
-        tokenizer
-            .add_special_tokens(specials)
-            .map_err(|e| cx.build(e))?;
-        tokenizer.add_tokens(user).map_err(|e| cx.build(e))?;
-
-        let mut partition: Vec<(String, u32)> = texts
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| types[*i].is_partitioned())
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
-        partition.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
-
-        let byte_table = byte_to_char_table();
-        let char_to_byte: HashMap<char, u8> = byte_table
-            .iter()
-            .enumerate()
-            .map(|(b, &c)| (c, b as u8))
-            .collect();
-        let pieces = texts
-            .iter()
-            .zip(&types)
-            .map(|(t, &ty)| {
-                let bytes: Vec<u8> = match ty {
-                    TokenType::Control | TokenType::Unknown | TokenType::UserDefined => {
-                        t.as_bytes().to_vec()
-                    }
-                    TokenType::Byte => parse_byte_token(t).map(|b| vec![b]).unwrap_or_default(),
-                    TokenType::Normal => match kind {
-                        Kind::GgufSpm => t.replace('▁', " ").into_bytes(),
-                        _ => {
-                            let mut out = Vec::with_capacity(t.len());
-                            for c in t.chars() {
-                                match char_to_byte.get(&c) {
-                                    Some(&b) => out.push(b),
-                                    None => {
-                                        let mut buf = [0u8; 4];
-                                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes())
-                                    }
-                                }
-                            }
-                            out
-                        }
-                    },
-                    // llama.cpp prints nothing for unused and undefined tokens.
-                    TokenType::Unused | TokenType::Undefined => Vec::new(),
-                };
-                (bytes.into_boxed_slice(), ty.is_special())
-            })
-            .collect();
-
-        let mut eot_ids: Vec<u32> = Vec::new();
-        for id in [eos, eot, eom].into_iter().flatten() {
-            eot_ids.push(id);
-        }
-        for t in EOG_TEXTS {
-            if let Some(&id) = ids.get(t) {
-                eot_ids.push(id);
-            }
-        }
+        let mut eot_ids: Vec<u32> = [eos, eot, eom].into_iter().flatten().collect();
+        eot_ids.extend(EOG_TEXTS.iter().filter_map(|t| vocab.id(t)));
         eot_ids.sort_unstable();
         eot_ids.dedup();
 
+        let model = match kind {
+            Kind::Bpe => {
+                let spec = pre_spec.ok_or_else(|| cx.build("no pre-tokenizer"))?;
+                let bpe = build_byte_level_bpe(&cx, g, &vocab, spec)?;
+                Model::GgufBpe {
+                    bpe: Box::new(bpe),
+                    vocab,
+                }
+            }
+            Kind::Spm => Model::GgufSpm(Box::new(Spm::new(vocab, spm_scores(&cx, g, n)?))),
+        };
+
         Ok(ModelTokenizer {
-            tokenizer,
+            model,
             file: source.to_string(),
-            kind,
             partition,
-            pieces,
             vocab_size: n,
             bos,
             eos,
@@ -406,12 +329,11 @@ impl ModelTokenizer {
     }
 }
 
-/// Builds llama.cpp's byte-level BPE (`tokenizer.ggml.model = gpt2`).
+/// Builds llama.cpp's byte-level BPE (`tokenizer.ggml.model = gpt2`) as a `tokenizers` BPE.
 fn build_byte_level_bpe(
     cx: &Ctx<'_>,
     g: &GgufFile,
-    vocab: Vocab,
-    ids: &HashMap<&str, u32>,
+    vocab: &Vocab,
     spec: &PreSpec,
 ) -> Result<Tokenizer, TokenizerError> {
     let merges_raw = match g.get_array("tokenizer.ggml.merges") {
@@ -425,6 +347,7 @@ fn build_byte_level_bpe(
         None => return Err(cx.missing("tokenizer.ggml.merges")),
     };
     let mut merges = Vec::with_capacity(merges_raw.len());
+    let mut joined = String::new();
     for (i, m) in merges_raw.iter().enumerate() {
         // llama.cpp splits at the first space after the first byte.
         let at = m
@@ -441,13 +364,17 @@ fn build_byte_level_bpe(
         let (a, b) = (&m[..at], &m[at + 1..]);
         // A merge whose parts or result are not tokens can never fire in llama.cpp; skip it here too
         // (the `tokenizers` builder would refuse it).
-        let joined = format!("{a}{b}");
-        if ids.contains_key(a) && ids.contains_key(b) && ids.contains_key(joined.as_str()) {
+        joined.clear();
+        joined.push_str(a);
+        joined.push_str(b);
+        if vocab.id(a).is_some() && vocab.id(b).is_some() && vocab.id(&joined).is_some() {
             merges.push((a.to_string(), b.to_string()));
         }
     }
+    let texts: tokenizers::models::bpe::Vocab =
+        vocab.iter().map(|(id, t)| (t.to_string(), id)).collect();
     let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
+        .vocab_and_merges(texts, merges)
         .ignore_merges(spec.ignore_merges)
         .build()
         .map_err(|e| cx.build(e))?;
@@ -461,18 +388,10 @@ fn build_byte_level_bpe(
     Ok(tokenizer)
 }
 
-/// Builds llama.cpp's SentencePiece BPE (`tokenizer.ggml.model = llama`) as a `tokenizers` BPE whose merges
-/// come from the scores.
-fn build_spm(
-    cx: &Ctx<'_>,
-    g: &GgufFile,
-    vocab: Vocab,
-    texts: &[String],
-    types: &[TokenType],
-    add_space_prefix: bool,
-) -> Result<Tokenizer, TokenizerError> {
-    let n = texts.len();
-    let scores: Vec<f32> = match g.get_array("tokenizer.ggml.scores") {
+/// `tokenizer.ggml.scores` for a SentencePiece vocabulary of `n` tokens (all zero when absent, as
+/// llama.cpp reads it).
+fn spm_scores(cx: &Ctx<'_>, g: &GgufFile, n: usize) -> Result<Vec<f32>, TokenizerError> {
+    Ok(match g.get_array("tokenizer.ggml.scores") {
         None => vec![0.0; n],
         Some(Array::F32(s)) if s.len() >= n => s[..n].to_vec(),
         Some(a) => match a.as_i64s() {
@@ -488,64 +407,5 @@ fn build_spm(
                 ))
             }
         },
-    };
-    // Pieces that text can form: special tokens are cut out before the model runs, so they never are.
-    let formable: HashMap<&str, u32> = texts
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !types[*i].is_partitioned())
-        .map(|(i, t)| (t.as_str(), i as u32))
-        .collect();
-    // (score, piece id, split byte offset) for every split of a piece into two formable pieces.
-    let mut cands: Vec<(f32, u32, usize)> = Vec::new();
-    for (i, t) in texts.iter().enumerate() {
-        if types[i].is_partitioned() {
-            continue;
-        }
-        let score = if scores[i].is_nan() {
-            f32::NEG_INFINITY
-        } else {
-            scores[i]
-        };
-        for (at, _) in t.char_indices().skip(1) {
-            if formable.contains_key(&t[..at]) && formable.contains_key(&t[at..]) {
-                cands.push((score, i as u32, at));
-            }
-        }
-    }
-    // Highest score first, as llama.cpp's priority queue; ties by piece id then split position.
-    cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let merges: Vec<(String, String)> = cands
-        .iter()
-        .map(|&(_, id, at)| {
-            let t = &texts[id as usize];
-            (t[..at].to_string(), t[at..].to_string())
-        })
-        .collect();
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .byte_fallback(true)
-        .build()
-        .map_err(|e| cx.build(e))?;
-    let mut tokenizer = Tokenizer::new(bpe);
-    let replace = Replace::new(" ", "▁").map_err(|e| cx.build(e))?;
-    let normalizer: NormalizerWrapper = if add_space_prefix {
-        tokenizers::normalizers::Sequence::new(vec![
-            Prepend::new("▁".to_string()).into(),
-            replace.into(),
-        ])
-        .into()
-    } else {
-        replace.into()
-    };
-    tokenizer
-        .with_normalizer(Some(normalizer))
-        .map_err(|e| cx.build(e))?;
-    let unspace = Replace::new("▁", " ").map_err(|e| cx.build(e))?;
-    tokenizer.with_decoder(Some(DecoderWrapper::from(DecoderSequence::new(vec![
-        unspace.into(),
-        ByteFallback::new().into(),
-        Fuse::new().into(),
-    ]))));
-    Ok(tokenizer)
+    })
 }

@@ -6,29 +6,41 @@
 //! space after special tokens for SmolLM2: `Ġuser` 2914 instead of `user` 4093; `tests/tokenizer_refs.rs`
 //! pins llama.cpp's ids), so modelvet builds its own from the GGUF metadata.
 //!
-//! Two sources:
-//! - **GGUF metadata** (`tokenizer.ggml.*`), reproducing llama.cpp's `llama-vocab.cpp`: built in `gguf.rs`
-//!   (byte-level BPE and SentencePiece vocabularies), with the pre-tokenizer of each `tokenizer.ggml.pre`
-//!   value in `pre.rs`. Encoding (here) cuts control, unknown and user-defined tokens out of the text
-//!   before the model runs, with llama.cpp's own algorithm (longest token first, every occurrence), not the
-//!   `tokenizers` crate's leftmost-longest matcher: the two differ on overlapping tokens.
+//! Three models:
+//! - **GGUF `gpt2`** (byte-level BPE: SmolLM2, Qwen): the vocabulary and merges from the file in a
+//!   `tokenizers` BPE, with the pre-tokenizer llama.cpp uses for the `tokenizer.ggml.pre` value (`pre.rs`),
+//!   built in `gguf.rs`.
+//! - **GGUF `llama`** (SentencePiece BPE: Gemma, Llama 2): llama.cpp's own merge loop over the scores
+//!   (`spm.rs`), with no merge table and no `tokenizers` crate: the merge table it used to be expressed
+//!   as took 127 MB of heap on Gemma's 262k vocabulary and broke score ties differently from llama.cpp.
 //! - **`tokenizer.json`** (Hugging Face): loaded with the `tokenizers` crate, whose behaviour is the
 //!   reference there; padding and truncation settings in the file are switched off (callers bound the
 //!   context themselves).
+//!
+//! Both GGUF models keep their vocabulary once, in `vocab.rs` (one string of all texts, an index of ids),
+//! and answer `token_id`, `id_to_token` and decoding from it. Encoding (here) first cuts control, unknown
+//! and user-defined tokens out of the text, with llama.cpp's own algorithm (longest token first, every
+//! occurrence), not the `tokenizers` crate's leftmost-longest matcher: the two differ on overlapping
+//! tokens.
 //!
 //! Trade-off: decoding GGUF vocabularies concatenates each token's bytes as llama.cpp's `token_to_piece`
 //! does, without llama.cpp's optional `clean_spaces` pass (so `decode(encode(x)) == x`).
 
 mod gguf;
 mod pre;
+mod spm;
 #[cfg(test)]
 mod tests;
+mod vocab;
 
 pub use gguf::{TokenType, SUPPORTED_MODELS};
 pub use pre::supported_pre_tokenizers;
 
+use gguf::byte_of_char;
+use spm::{Spm, SpmError};
 use std::path::Path;
 use tokenizers::Tokenizer;
+use vocab::Vocab;
 
 /// Token texts llama.cpp treats as ending generation (its `special_eog_ids`, found by text).
 const EOG_TEXTS: &[&str] = &[
@@ -71,27 +83,43 @@ pub enum TokenizerError {
     Decode { file: String, message: String },
 }
 
-/// Which algorithm encodes text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// GGUF `gpt2`: byte-level BPE.
-    GgufBpe,
-    /// GGUF `llama`: SentencePiece BPE.
-    GgufSpm,
+/// What encodes text, with the vocabulary it answers ids from.
+enum Model {
     /// A Hugging Face `tokenizer.json`.
-    Json,
+    Json(Box<Tokenizer>),
+    /// GGUF `gpt2`: byte-level BPE through the `tokenizers` crate (which holds its own copy of the texts
+    /// and the merges); `vocab` answers ids and decoding.
+    GgufBpe { bpe: Box<Tokenizer>, vocab: Vocab },
+    /// GGUF `llama`: SentencePiece BPE, llama.cpp's algorithm over the compact vocabulary.
+    GgufSpm(Box<Spm>),
 }
 
-/// A model's tokenizer: a `tokenizers::Tokenizer` plus what the engine needs (special ids, the flags for
-/// adding BOS/EOS, the stop set, llama.cpp's special-token partition and per-token output bytes).
+impl Model {
+    fn name(&self) -> &'static str {
+        match self {
+            Model::Json(_) => "tokenizer.json",
+            Model::GgufBpe { .. } => "gguf gpt2 (byte-level BPE)",
+            Model::GgufSpm(_) => "gguf llama (SentencePiece BPE)",
+        }
+    }
+
+    /// The GGUF vocabulary (`None` for `tokenizer.json`).
+    fn vocab(&self) -> Option<&Vocab> {
+        match self {
+            Model::Json(_) => None,
+            Model::GgufBpe { vocab, .. } => Some(vocab),
+            Model::GgufSpm(spm) => Some(&spm.vocab),
+        }
+    }
+}
+
+/// A model's tokenizer: the encoding model plus what the engine needs (special ids, the flags for adding
+/// BOS/EOS, the stop set, llama.cpp's special-token partition).
 pub struct ModelTokenizer {
-    tokenizer: Tokenizer,
+    model: Model,
     file: String,
-    kind: Kind,
-    /// Special-token texts cut out of the text first, longest first (GGUF only).
-    partition: Vec<(String, u32)>,
-    /// Per id: the bytes the token stands for in output, and whether `skip_special` hides it (GGUF only).
-    pieces: Vec<(Box<[u8]>, bool)>,
+    /// Ids of the special tokens cut out of the text first, longest text first (GGUF only).
+    partition: Vec<u32>,
     vocab_size: usize,
     bos: Option<u32>,
     eos: Option<u32>,
@@ -106,7 +134,7 @@ impl std::fmt::Debug for ModelTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ModelTokenizer")
             .field("file", &self.file)
-            .field("kind", &self.kind)
+            .field("model", &self.model.name())
             .field("vocab_size", &self.vocab_size)
             .field("bos", &self.bos)
             .field("eos", &self.eos)
@@ -195,11 +223,9 @@ impl ModelTokenizer {
         eot_ids.dedup();
         let vocab_size = tokenizer.get_vocab_size(true);
         Ok(ModelTokenizer {
-            tokenizer,
+            model: Model::Json(Box::new(tokenizer)),
             file,
-            kind: Kind::Json,
             partition: Vec::new(),
-            pieces: Vec::new(),
             vocab_size,
             bos,
             eos,
@@ -210,18 +236,11 @@ impl ModelTokenizer {
         })
     }
 
-    /// The underlying `tokenizers` tokenizer (for GGUF vocabularies, plain `encode` on it matches special
-    /// tokens leftmost-longest rather than llama.cpp's way; use [`ModelTokenizer::encode`]).
-    pub fn inner(&self) -> &Tokenizer {
-        &self.tokenizer
-    }
-
     /// Token ids of `text`; special tokens written in the text are recognised (as llama.cpp's
     /// `parse_special=true`); `add_special` adds BOS/EOS as the model's add_bos/add_eos flags say.
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>, TokenizerError> {
-        if self.kind == Kind::Json {
-            let mut ids = self
-                .tokenizer
+        if let Model::Json(tokenizer) = &self.model {
+            let mut ids = tokenizer
                 .encode_fast(text, add_special)
                 .map_err(|e| self.encode_error(e))?
                 .get_ids()
@@ -244,22 +263,63 @@ impl ModelTokenizer {
         if add_special && self.add_bos {
             out.extend(self.bos);
         }
+        let mut escaped = String::new();
         for frag in self.partition_text(text) {
             match frag {
                 Fragment::Token(id) => out.push(id),
-                Fragment::Text(s) => {
-                    let enc = self
-                        .tokenizer
-                        .encode_fast(s, false)
-                        .map_err(|e| self.encode_error(e))?;
-                    out.extend_from_slice(enc.get_ids());
-                }
+                Fragment::Text(s) => match &self.model {
+                    Model::GgufSpm(spm) => {
+                        // llama.cpp puts the space before every text fragment (each follows a special
+                        // token or starts the text), then writes spaces as ▁ (`llama_escape_whitespace`).
+                        escaped.clear();
+                        if self.add_space_prefix {
+                            escaped.push('▁');
+                        }
+                        escaped.extend(s.chars().map(|c| if c == ' ' { '▁' } else { c }));
+                        spm.encode(&escaped, &mut out)
+                            .map_err(|e| self.spm_error(&spm.vocab, &escaped, e))?;
+                    }
+                    Model::GgufBpe { bpe: tokenizer, .. } | Model::Json(tokenizer) => {
+                        let enc = tokenizer
+                            .encode_fast(s, false)
+                            .map_err(|e| self.encode_error(e))?;
+                        out.extend_from_slice(enc.get_ids());
+                    }
+                },
             }
         }
         if add_special && self.add_eos {
             out.extend(self.eos);
         }
         Ok(out)
+    }
+
+    /// The SentencePiece failure, naming the character llama.cpp would have thrown on.
+    fn spm_error(&self, vocab: &Vocab, escaped: &str, e: SpmError) -> TokenizerError {
+        let message = match e {
+            SpmError::NoByteToken(b) => {
+                let mut buf = [0u8; 4];
+                let c = escaped.chars().find(|c| {
+                    let s = c.encode_utf8(&mut buf);
+                    vocab.id(s).is_none() && s.as_bytes().contains(&b)
+                });
+                let what = c.map(|c| format!("{c:?} (U+{:04X})", c as u32));
+                format!(
+                    "the character {} is not in the vocabulary and its byte 0x{b:02X} has no byte token \
+                     (neither `<0x{b:02X}>` nor the byte itself)",
+                    what.unwrap_or_else(|| "?".into())
+                )
+            }
+            SpmError::TooLong(len) => {
+                format!(
+                    "a text fragment of {len} bytes is longer than the 4 GiB the tokenizer takes"
+                )
+            }
+        };
+        TokenizerError::Encode {
+            file: self.file.clone(),
+            message,
+        }
     }
 
     fn encode_error(&self, e: impl std::fmt::Display) -> TokenizerError {
@@ -277,19 +337,25 @@ impl ModelTokenizer {
             return frags;
         }
         frags.push(Fragment::Text(text));
-        for (special, id) in &self.partition {
-            if !text.contains(special.as_str()) {
+        let Some(vocab) = self.model.vocab() else {
+            return frags;
+        };
+        for &id in &self.partition {
+            let Some(special) = vocab.text(id) else {
+                continue;
+            };
+            if !text.contains(special) {
                 continue;
             }
             let mut next = Vec::with_capacity(frags.len() + 2);
             for f in frags {
                 match f {
                     Fragment::Text(mut s) => {
-                        while let Some(at) = s.find(special.as_str()) {
+                        while let Some(at) = s.find(special) {
                             if at > 0 {
                                 next.push(Fragment::Text(&s[..at]));
                             }
-                            next.push(Fragment::Token(*id));
+                            next.push(Fragment::Token(id));
                             s = &s[at + special.len()..];
                         }
                         if !s.is_empty() {
@@ -307,9 +373,8 @@ impl ModelTokenizer {
     /// Text of `ids`. `skip_special` leaves out control tokens (BOS, EOS, turn markers); user-defined
     /// tokens are always kept. Bytes that do not form UTF-8 become U+FFFD.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String, TokenizerError> {
-        if self.kind == Kind::Json {
-            return self
-                .tokenizer
+        if let Model::Json(tokenizer) = &self.model {
+            return tokenizer
                 .decode(ids, skip_special)
                 .map_err(|e| TokenizerError::Decode {
                     file: self.file.clone(),
@@ -318,54 +383,97 @@ impl ModelTokenizer {
         }
         let mut bytes = Vec::new();
         for (i, &id) in ids.iter().enumerate() {
-            let piece = self.piece_bytes(id, skip_special, i == 0).ok_or_else(|| {
-                TokenizerError::Decode {
+            if !self.push_piece(id, skip_special, i == 0, &mut bytes) {
+                return Err(TokenizerError::Decode {
                     file: self.file.clone(),
                     message: format!(
                         "token id {id} is outside the vocabulary of {} tokens",
                         self.vocab_size
                     ),
-                }
-            })?;
-            bytes.extend_from_slice(piece);
+                });
+            }
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
-    /// The output bytes of one token (GGUF vocabularies). `first` strips the SentencePiece space prefix.
-    fn piece_bytes(&self, id: u32, skip_special: bool, first: bool) -> Option<&[u8]> {
-        let (bytes, special) = self.pieces.get(id as usize)?;
-        if skip_special && *special {
-            return Some(&[]);
+    /// Appends the output bytes of one token (GGUF vocabularies), as llama.cpp's `token_to_piece`:
+    /// control, unknown and user-defined tokens as written, byte tokens as their byte, normal tokens with
+    /// ▁ as a space (SentencePiece) or through GPT-2's byte alphabet (byte-level BPE), unused ones as
+    /// nothing. `first` strips the SentencePiece space prefix. False when `id` is not a token.
+    fn push_piece(&self, id: u32, skip_special: bool, first: bool, out: &mut Vec<u8>) -> bool {
+        let Some(vocab) = self.model.vocab() else {
+            return false;
+        };
+        let Some(text) = vocab.text(id) else {
+            return false;
+        };
+        let ty = vocab.token_type(id);
+        if skip_special && ty.is_special() {
+            return true;
         }
-        let mut b: &[u8] = bytes;
-        if first && self.add_space_prefix && Some(id) != self.bos {
-            b = b.strip_prefix(b" ").unwrap_or(b);
+        let start = out.len();
+        match ty {
+            TokenType::Control | TokenType::Unknown | TokenType::UserDefined => {
+                out.extend_from_slice(text.as_bytes())
+            }
+            TokenType::Byte => out.extend(gguf::parse_byte_token(text)),
+            TokenType::Normal => match self.model {
+                Model::GgufSpm(_) => {
+                    let mut buf = [0u8; 4];
+                    for c in text.chars() {
+                        match c {
+                            '▁' => out.push(b' '),
+                            c => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+                        }
+                    }
+                }
+                _ => {
+                    let mut buf = [0u8; 4];
+                    for c in text.chars() {
+                        match byte_of_char(c) {
+                            Some(b) => out.push(b),
+                            None => out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes()),
+                        }
+                    }
+                }
+            },
+            // llama.cpp prints nothing for unused and undefined tokens.
+            TokenType::Unused | TokenType::Undefined => {}
         }
-        Some(b)
+        if first && self.add_space_prefix && Some(id) != self.bos && out.get(start) == Some(&b' ') {
+            out.remove(start);
+        }
+        true
     }
 
     /// Text of one token as it would appear in output (control tokens included). A byte token that is
     /// only part of a UTF-8 character gives U+FFFD: stream with [`StreamDecoder`] instead.
     pub fn token_to_piece(&self, id: u32) -> Option<String> {
-        if self.kind == Kind::Json {
+        if let Model::Json(tokenizer) = &self.model {
             if id as usize >= self.vocab_size {
                 return None;
             }
-            return self.tokenizer.decode(&[id], false).ok();
+            return tokenizer.decode(&[id], false).ok();
         }
-        let (bytes, _) = self.pieces.get(id as usize)?;
-        Some(String::from_utf8_lossy(bytes).into_owned())
+        let mut bytes = Vec::new();
+        self.push_piece(id, false, false, &mut bytes)
+            .then(|| String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// The id of a vocabulary entry written exactly as stored (`"<|im_end|>"`, `"Ġthe"`, `"▁the"`).
     pub fn token_id(&self, piece: &str) -> Option<u32> {
-        self.tokenizer.token_to_id(piece)
+        match &self.model {
+            Model::Json(tokenizer) => tokenizer.token_to_id(piece),
+            m => m.vocab()?.id(piece),
+        }
     }
 
     /// The vocabulary entry of `id` as stored.
     pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.tokenizer.id_to_token(id)
+        match &self.model {
+            Model::Json(tokenizer) => tokenizer.id_to_token(id),
+            m => m.vocab()?.text(id).map(str::to_string),
+        }
     }
 
     /// Number of token ids (the embedding rows the model must have).
@@ -398,11 +506,11 @@ impl ModelTokenizer {
     }
 
     pub fn bos_token(&self) -> Option<String> {
-        self.bos.and_then(|id| self.tokenizer.id_to_token(id))
+        self.bos.and_then(|id| self.id_to_token(id))
     }
 
     pub fn eos_token(&self) -> Option<String> {
-        self.eos.and_then(|id| self.tokenizer.id_to_token(id))
+        self.eos.and_then(|id| self.id_to_token(id))
     }
 
     /// An incremental decoder for streaming output: it holds back bytes until they form whole UTF-8
@@ -440,13 +548,9 @@ pub struct StreamDecoder<'a> {
 impl StreamDecoder<'_> {
     /// Adds one token; returns the text that became complete, if any. Unknown ids add nothing.
     pub fn push(&mut self, id: u32) -> Option<String> {
-        if self.tok.kind == Kind::Json {
+        if let Model::Json(tokenizer) = &self.tok.model {
             self.ids.push(id);
-            let text = self
-                .tok
-                .tokenizer
-                .decode(&self.ids, self.skip_special)
-                .ok()?;
+            let text = tokenizer.decode(&self.ids, self.skip_special).ok()?;
             if text.ends_with('\u{FFFD}') || text.len() <= self.emitted {
                 return None;
             }
@@ -457,8 +561,12 @@ impl StreamDecoder<'_> {
             return new.filter(|s| !s.is_empty());
         }
         let first = std::mem::replace(&mut self.first, false);
-        let piece = self.tok.piece_bytes(id, self.skip_special, first)?;
-        self.pending.extend_from_slice(piece);
+        if !self
+            .tok
+            .push_piece(id, self.skip_special, first, &mut self.pending)
+        {
+            return None;
+        }
         let mut out = String::new();
         loop {
             match std::str::from_utf8(&self.pending) {
@@ -490,12 +598,8 @@ impl StreamDecoder<'_> {
 
     /// Whatever is held back, with incomplete characters as U+FFFD.
     pub fn flush(&mut self) -> Option<String> {
-        if self.tok.kind == Kind::Json {
-            let text = self
-                .tok
-                .tokenizer
-                .decode(&self.ids, self.skip_special)
-                .ok()?;
+        if let Model::Json(tokenizer) = &self.tok.model {
+            let text = tokenizer.decode(&self.ids, self.skip_special).ok()?;
             let new = text.get(self.emitted..).map(str::to_string);
             self.emitted = text.len();
             return new.filter(|s| !s.is_empty());

@@ -206,6 +206,101 @@ fn sentencepiece_merges_follow_scores_and_fall_back_to_bytes() {
 }
 
 #[test]
+fn sentencepiece_ties_go_to_the_leftmost_pair_as_in_llama_cpp() {
+    // Expected pieces are llama.cpp's (llama-cpp-python 0.3.36, vocab_only, on the same vocabularies).
+    // "bc" and "ab" score the same and "bc" has the smaller id: llama.cpp merges the leftmost pair, "ab",
+    // so "bcd" never forms. The merge list this replaced ranked equal scores by id and gave [a, bcd].
+    let base = [
+        ("▁", -1.0),
+        ("a", -2.0),
+        ("b", -3.0),
+        ("c", -4.0),
+        ("d", -4.5),
+    ];
+    let mut v = base.to_vec();
+    v.extend([("bc", -1.0), ("ab", -1.0), ("cd", -3.0), ("bcd", -0.5)]);
+    let t = ModelTokenizer::from_gguf(&tiny_spm(&v), "spm.gguf").unwrap();
+    let enc = |s: &str| pieces(&t, &t.encode(s, false).unwrap());
+    assert_eq!(enc("abcd"), ["ab", "cd"]);
+    assert_eq!(enc("abc"), ["ab", "c"]);
+    assert_eq!(enc("abcabcd"), ["ab", "c", "ab", "cd"]);
+    // A higher score wins over the position: "bc" merges first, then "bcd" (formable as "b"+"cd" too).
+    let mut v = base.to_vec();
+    v.extend([("bc", -0.9), ("ab", -1.0), ("cd", -3.0), ("bcd", -0.5)]);
+    let t = ModelTokenizer::from_gguf(&tiny_spm(&v), "spm.gguf").unwrap();
+    let enc = |s: &str| pieces(&t, &t.encode(s, false).unwrap());
+    assert_eq!(enc("abcd"), ["a", "bcd"]);
+    assert_eq!(enc("abc"), ["a", "bc"]);
+}
+
+#[test]
+fn sentencepiece_without_a_byte_token_is_an_error_naming_the_file_and_character() {
+    let g = gguf(&[
+        ("tokenizer.ggml.model", GValue::String("llama".into())),
+        (
+            "tokenizer.ggml.tokens",
+            strs(&["<unk>", "<s>", "</s>", "a", "▁"]),
+        ),
+        ("tokenizer.ggml.token_type", i32s(&[2, 3, 3, 1, 1])),
+    ]);
+    let t = ModelTokenizer::from_gguf(&g, "nobytes.gguf").unwrap();
+    assert_eq!(
+        pieces(&t, &t.encode("a a", false).unwrap()),
+        ["▁", "a", "▁", "a"]
+    );
+    let err = t.encode("aé", false).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, TokenizerError::Encode { .. }), "{msg}");
+    for needle in ["nobytes.gguf", "'é'", "U+00E9", "0xC3", "<0xC3>"] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+}
+
+#[test]
+fn a_token_listed_twice_is_an_error_naming_both_ids() {
+    let g = gguf(&[
+        ("tokenizer.ggml.model", GValue::String("llama".into())),
+        ("tokenizer.ggml.tokens", strs(&["<unk>", "a", "b", "a"])),
+    ]);
+    let msg = ModelTokenizer::from_gguf(&g, "dup.gguf")
+        .unwrap_err()
+        .to_string();
+    for needle in [
+        "dup.gguf",
+        "tokenizer.ggml.tokens",
+        "\"a\" twice",
+        "ids 1 and 3",
+    ] {
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+}
+
+#[test]
+fn sentencepiece_vocabulary_is_held_once() {
+    // 100k pieces of 4 to 8 bytes: the texts themselves, a u32 offset, a u32 score, a one-byte type and
+    // an index slot of a u32 per piece. The merge table this replaced held several copies of every text.
+    let texts: Vec<String> = (0..100_000u32).map(|i| format!("▁{i:x}")).collect();
+    let v: Vec<(&str, f32)> = texts.iter().map(|t| (t.as_str(), -1.0)).collect();
+    let t = ModelTokenizer::from_gguf(&tiny_spm(&v), "big.gguf").unwrap();
+    let Model::GgufSpm(spm) = &t.model else {
+        panic!("not a SentencePiece model")
+    };
+    let n = t.vocab_size();
+    let text_bytes: usize = (0..n as u32)
+        .map(|i| spm.vocab.text(i).unwrap().len())
+        .sum();
+    let held = spm.heap_bytes();
+    assert!(
+        held <= text_bytes + 24 * n,
+        "{held} bytes held for {n} pieces of {text_bytes} bytes"
+    );
+    assert_eq!(
+        pieces(&t, &t.encode("1f 2a", false).unwrap()),
+        ["<0x31>", "<0x66>", "▁2a"]
+    );
+}
+
+#[test]
 fn stream_decoder_joins_a_character_split_across_byte_tokens() {
     let t = ModelTokenizer::from_gguf(&tiny_spm(&[("a", -1.0)]), "spm.gguf").unwrap();
     let ids = t.encode("a€a", false).unwrap();
