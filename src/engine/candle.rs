@@ -250,32 +250,32 @@ impl CandleGenerator {
                 super::Precision::Quantized => false,
                 super::Precision::Auto => f32_bytes <= AUTO_F32_BUDGET,
             };
-            let weights =
-                if native::ARCHITECTURES.contains(&arch.as_str()) && !opts.candle_transformers {
-                    // The native forward pass computes on the stored blocks; `auto` keeps them (they are
-                    // llama.cpp's arithmetic), `f32` widens every matrix.
-                    let f32_weights = opts.precision == super::Precision::F32;
-                    // The kernel family is part of the record: scalar and AVX2 kernels sum in different
-                    // orders, so greedy text can differ between machines on near-ties.
-                    precision = if f32_weights {
-                        "f32"
-                    } else if super::quant::kernel_name() == "avx2" {
-                        "quantized, avx2 kernels"
-                    } else {
-                        "quantized, scalar kernels"
-                    };
-                    backend = "native-gguf";
-                    let mode = match f32_weights {
-                        true => native::Weights::F32,
-                        false => native::Weights::Stored,
-                    };
-                    let model = native::Model::load(&f.path, &f.rel, &header, mode)?;
-                    let seq = model.new_seq();
-                    Weights::Native(Arc::new(model), seq)
+            let weights = if native::ARCHITECTURES.contains(&arch.as_str())
+                && !opts.candle_transformers
+            {
+                // The native forward pass computes on the stored blocks; `auto` keeps them (they are
+                // llama.cpp's arithmetic), `f32` widens every matrix.
+                let f32_weights = opts.precision == super::Precision::F32;
+                // The kernel family is part of the record: scalar and AVX2 kernels sum in different
+                // orders, so greedy text can differ between machines on near-ties (`avx2+vnni` sums
+                // as `avx2` does).
+                if f32_weights {
+                    precision = "f32";
                 } else {
-                    precision = if dequantize { "f32" } else { "quantized" };
-                    load_gguf_weights(&f.path, &f.rel, &arch, dequantize, &device)?
+                    precision_owned = format!("quantized, {} kernels", super::quant::kernel_name());
+                }
+                backend = "native-gguf";
+                let mode = match f32_weights {
+                    true => native::Weights::F32,
+                    false => native::Weights::Stored,
                 };
+                let model = native::Model::load(&f.path, &f.rel, &header, mode)?;
+                let seq = model.new_seq();
+                Weights::Native(Arc::new(model), seq)
+            } else {
+                precision = if dequantize { "f32" } else { "quantized" };
+                load_gguf_weights(&f.path, &f.rel, &arch, dequantize, &device)?
+            };
             let (tokenizer, source) = match tokenizer_json {
                 Some(t) => (
                     ModelTokenizer::from_tokenizer_json(&t.path, tokenizer_config.as_ref())?,

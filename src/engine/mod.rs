@@ -205,9 +205,10 @@ pub struct EngineInfo {
     pub prefix_cache: bool,
     /// `f32` (weights widened at load: exact arithmetic on the stored weights), `quantized` (candle's
     /// quantized kernels), or for modelvet's own forward pass `quantized, avx2 kernels` / `quantized,
-    /// scalar kernels` (the two sum in different orders, so near-ties can resolve differently); for a
-    /// Hugging Face folder on the native pass, the stored type and the kernels (`bf16, avx2 kernels`),
-    /// `f32`, or `q8_0 (quantized at load from bf16), avx2 kernels`.
+    /// scalar kernels` (the two sum in different orders, so near-ties can resolve differently;
+    /// `avx2+vnni`, AVX-512 VNNI prompt tiles, sums exactly as `avx2`); for a Hugging Face folder on the
+    /// native pass, the stored type and the kernels (`bf16, avx2 kernels`), `f32`, or `q8_0 (quantized at
+    /// load from bf16), avx2 kernels`.
     pub precision: String,
     pub threads: usize,
     /// Answers the engine computes at once (1: one at a time). Batching changes timings, not answers.

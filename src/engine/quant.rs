@@ -599,7 +599,7 @@ enum Plan {
     Direct,
     /// Unpacked once to bytes and scales, then dotted with the activation rows, [`TILE`] at a time
     /// (the one-row kernel for the rest).
-    Unpack32(Unpack, DotUnpacked, DotUnpackedTile),
+    Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<DotQuad>),
     UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile),
 }
 
@@ -654,17 +654,23 @@ fn matmul_many_with(
         // disjoint row ranges of each matrix) and the buffer outlives the parallel section.
         // Several activation rows (a prompt, a batch): unpack each weight row once.
         let plan = match (m >= 2, &kern.unpacked, w.kind) {
-            (true, Some(u), Kind::Q4_0) => Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed),
-            (true, Some(u), Kind::Q4_1) => Plan::Unpack32(u.q4_1, u.dot_q4_1, u.tile_q4_1),
-            (true, Some(u), Kind::Q5_0) => Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed),
-            (true, Some(u), Kind::Q8_0) => Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed),
+            (true, Some(u), Kind::Q4_0) => {
+                Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, u.quad_signed)
+            }
+            (true, Some(u), Kind::Q4_1) => Plan::Unpack32(u.q4_1, u.dot_q4_1, u.tile_q4_1, None),
+            (true, Some(u), Kind::Q5_0) => {
+                Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, u.quad_signed)
+            }
+            (true, Some(u), Kind::Q8_0) => {
+                Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, u.quad_signed)
+            }
             (true, Some(u), Kind::Q4K) => Plan::UnpackK(u.q4k, u.dot_k_mins, u.tile_k_mins),
             (true, Some(u), Kind::Q5K) => Plan::UnpackK(u.q5k, u.dot_k_mins, u.tile_k_mins),
             (true, Some(u), Kind::Q6K) => Plan::UnpackK(u.q6k, u.dot_q6k, u.tile_q6k),
             _ => Plan::Direct,
         };
         match plan {
-            Plan::Unpack32(unpack, dot, tile) => {
+            Plan::Unpack32(unpack, dot, tile, quad) => {
                 let blocks: Vec<&[Q8Block]> = a
                     .iter()
                     .map(|acts| match acts {
@@ -672,10 +678,15 @@ fn matmul_many_with(
                         _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
                     })
                     .collect();
-                let group = rows_per_group(k);
+                let group = match quad {
+                    // Whole quads of weight rows for the four-by-four kernel.
+                    Some(_) => rows_per_group(k).max(4) / 4 * 4,
+                    None => rows_per_group(k),
+                };
                 let nb = k / QK;
                 let mut q = vec![0u8; group * k];
                 let mut sc = vec![[0f32; 2]; group * nb];
+                let mut d4 = vec![[0f32; 4]; group / 4 * nb];
                 let mut r0 = start;
                 while r0 < end {
                     let rows = group.min(end - r0);
@@ -683,11 +694,35 @@ fn matmul_many_with(
                         let (qj, sj) = (&mut q[j * k..(j + 1) * k], &mut sc[j * nb..(j + 1) * nb]);
                         unpack(w.row(r0 + j), qj, sj);
                     }
+                    // Weight rows 0..quads·4 go four at a time through `quad`, the rest one at a time.
+                    let quads = if quad.is_some() { rows / 4 } else { 0 };
+                    for g in 0..quads {
+                        for i in 0..nb {
+                            d4[g * nb + i] = std::array::from_fn(|t| sc[(4 * g + t) * nb + i][0]);
+                        }
+                    }
                     let unpacked = |j: usize| (&q[j * k..(j + 1) * k], &sc[j * nb..(j + 1) * nb]);
                     for_tiles(
                         &blocks,
                         rows,
                         |i0, ys, j| {
+                            if j < 4 * quads {
+                                if j % 4 != 0 {
+                                    return; // computed with the quad's first row
+                                }
+                                let g = j / 4;
+                                let qs = std::array::from_fn(|t| unpacked(j + t).0);
+                                let quad = quad.expect("quads only with a quad kernel");
+                                let vs = quad(qs, &d4[g * nb..(g + 1) * nb], *ys);
+                                for (t, row) in vs.iter().enumerate() {
+                                    for (c, v) in row.iter().enumerate() {
+                                        unsafe {
+                                            *out.get().add((i0 + c) * w.rows + r0 + j + t) = *v
+                                        };
+                                    }
+                                }
+                                return;
+                            }
                             let (qj, sj) = unpacked(j);
                             let vs = tile(qj, sj, *ys);
                             for (t, v) in vs.into_iter().enumerate() {
@@ -820,6 +855,9 @@ pub fn matmul(xs: &[f32], m: usize, w: &QMatrix, out: &mut [f32]) {
 pub enum Level {
     Scalar,
     Avx2,
+    /// AVX2 plus AVX-512 VNNI (F, BW, VL, VNNI) for the prompt tiles of the signed formats: the same sums
+    /// as `Avx2` (bit for bit), in fewer instructions.
+    Avx512Vnni,
 }
 
 impl Level {
@@ -827,6 +865,8 @@ impl Level {
         match self {
             Level::Scalar => "scalar",
             Level::Avx2 => "avx2",
+            // The record's name: AVX2's sums, with VNNI tiles.
+            Level::Avx512Vnni => "avx2+vnni",
         }
     }
 
@@ -839,6 +879,13 @@ impl Level {
             && is_x86_feature_detected!("f16c")
         {
             v.push(Level::Avx2);
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                v.push(Level::Avx512Vnni);
+            }
         }
         v
     }
@@ -852,6 +899,7 @@ impl Level {
             _ if scalar => Level::Scalar,
             Some("scalar") => Level::Scalar,
             Some("avx2") => Level::Avx2,
+            Some("avx512" | "avx512vnni" | "avx2+vnni") => Level::Avx512Vnni,
             _ => best,
         };
         available
@@ -901,6 +949,8 @@ struct Unpacked {
     tile_q4_1: DotUnpackedTile,
     tile_k_mins: DotUnpackedKTile,
     tile_q6k: DotUnpackedKTile,
+    /// Four weight rows by [`TILE`] activation rows for the signed formats (AVX-512 VNNI only).
+    quad_signed: Option<DotQuad>,
 }
 type Unpack = fn(&[u8], &mut [u8], &mut [[f32; 2]]);
 type DotUnpacked = fn(&[u8], &[[f32; 2]], &[Q8Block]) -> f32;
@@ -910,6 +960,7 @@ type DotUnpackedK = fn(&[KBlock], &[Q8KBlock]) -> f32;
 const TILE: usize = 4;
 type DotUnpackedTile = fn(&[u8], &[[f32; 2]], [&[Q8Block]; TILE]) -> [f32; TILE];
 type DotUnpackedKTile = fn(&[KBlock], [&[Q8KBlock]; TILE]) -> [f32; TILE];
+type DotQuad = fn([&[u8]; 4], &[[f32; 4]], [&[Q8Block]; TILE]) -> [[f32; TILE]; 4];
 
 /// A k-quant block unpacked: one byte per weight in value order (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 /// before its offset of 32), for each 32 weights the 16 scales a SIMD multiply needs (lanes 0..8 the
@@ -938,7 +989,13 @@ impl KBlock {
 impl Kernels {
     fn new(level: Level) -> Kernels {
         #[cfg(target_arch = "x86_64")]
-        if level == Level::Avx2 {
+        if level >= Level::Avx2 {
+            let quad: Option<DotQuad> = match level {
+                Level::Avx512Vnni => {
+                    Some(|q, d, a| unsafe { avx2::dot_unpacked_signed_quad(q, d, a) })
+                }
+                _ => None,
+            };
             return Kernels {
                 level,
                 q4_0: |w, a| unsafe { avx2::q4_0(w, a) },
@@ -966,6 +1023,7 @@ impl Kernels {
                     tile_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1_tile(q, s, a) },
                     tile_k_mins: |u, a| unsafe { avx2::dot_unpacked_k_tile::<false>(u, a) },
                     tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
+                    quad_signed: quad,
                 }),
             };
         }

@@ -250,6 +250,11 @@ fn the_kernel_level_follows_the_environment_and_the_cpu() {
     assert_eq!(Level::chosen(Some("auto"), false, &all), Level::Avx2);
     assert_eq!(Level::chosen(None, true, &all), Level::Scalar);
     assert_eq!(Level::chosen(Some("avx2"), true, &all), Level::Scalar);
+    // AVX-512 VNNI is chosen where the CPU has it, and `avx2` caps it.
+    let vnni = [Level::Scalar, Level::Avx2, Level::Avx512Vnni];
+    assert_eq!(Level::chosen(None, false, &vnni), Level::Avx512Vnni);
+    assert_eq!(Level::chosen(Some("avx2"), false, &vnni), Level::Avx2);
+    assert_eq!(Level::chosen(Some("avx512"), false, &all), Level::Avx2);
     // A CPU without AVX2 runs scalar whatever is asked.
     assert_eq!(
         Level::chosen(Some("avx2"), false, &[Level::Scalar]),
