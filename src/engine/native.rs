@@ -838,12 +838,8 @@ impl Model {
                 Some(w) => (pos + 1).saturating_sub(w),
                 None => 0,
             };
-            let mut scores: Vec<f32> = (first..=pos)
-                .map(|j| {
-                    let kr = &kc[j * kv_dim + kvh * hd..][..hd];
-                    qv.iter().zip(kr).map(|(a, b)| a * b).sum::<f32>() * c.attn_scale
-                })
-                .collect();
+            let mut scores = key_scores(qv, kc, first..pos + 1, kv_dim, kvh * hd);
+            scores.iter_mut().for_each(|s| *s *= c.attn_scale);
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let mut sum = 0f32;
             for s in &mut scores {
@@ -873,6 +869,42 @@ impl Model {
             out.chunks_mut(hd).enumerate().for_each(work);
         }
     }
+}
+
+/// `q·k` for the keys `keys` of a cache whose rows are `row` wide, the head's keys at `offset`.
+///
+/// Each score is the plain sum `((q₀k₀ + q₁k₁) + q₂k₂) + …` in f32, products rounded first. One score at a
+/// time that is a chain of dependent additions, each waiting on the last; eight keys at once keep the
+/// same eight chains (the same bits) but run them side by side. In a batched suite this was a quarter of
+/// the time.
+fn key_scores(
+    q: &[f32],
+    cache: &[f32],
+    keys: std::ops::Range<usize>,
+    row: usize,
+    offset: usize,
+) -> Vec<f32> {
+    const KEYS: usize = 8;
+    let hd = q.len();
+    let key = |j: usize| &cache[j * row + offset..][..hd];
+    let mut scores = Vec::with_capacity(keys.len());
+    let mut j = keys.start;
+    while j + KEYS <= keys.end {
+        let rows: [&[f32]; KEYS] = std::array::from_fn(|l| key(j + l));
+        // `Sum` for f32 starts from −0.0; so do these.
+        let mut acc = [-0.0f32; KEYS];
+        for (d, &qd) in q.iter().enumerate() {
+            for (a, r) in acc.iter_mut().zip(&rows) {
+                *a += qd * r[d];
+            }
+        }
+        scores.extend_from_slice(&acc);
+        j += KEYS;
+    }
+    for j in j..keys.end {
+        scores.push(q.iter().zip(key(j)).map(|(a, b)| a * b).sum::<f32>());
+    }
+    scores
 }
 
 /// Grows a cache by whole blocks of 256 rows, so appending one row per step does not copy every step.

@@ -599,7 +599,7 @@ enum Plan {
     Direct,
     /// Unpacked once to bytes and scales, then dotted with the activation rows, [`TILE`] at a time
     /// (the one-row kernel for the rest).
-    Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<DotQuad>),
+    Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<Quad>),
     UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile),
 }
 
@@ -657,7 +657,9 @@ fn matmul_many_with(
             (true, Some(u), Kind::Q4_0) => {
                 Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, u.quad_signed)
             }
-            (true, Some(u), Kind::Q4_1) => Plan::Unpack32(u.q4_1, u.dot_q4_1, u.tile_q4_1, None),
+            (true, Some(u), Kind::Q4_1) => {
+                Plan::Unpack32(u.q4_1, u.dot_q4_1, u.tile_q4_1, u.quad_q4_1)
+            }
             (true, Some(u), Kind::Q5_0) => {
                 Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, u.quad_signed)
             }
@@ -686,7 +688,9 @@ fn matmul_many_with(
                 let nb = k / QK;
                 let mut q = vec![0u8; group * k];
                 let mut sc = vec![[0f32; 2]; group * nb];
-                let mut d4 = vec![[0f32; 4]; group / 4 * nb];
+                // The quad kernel's scales: per block, `per_block` groups of the four rows' values.
+                let per_block = quad.map(|q| q.scales).unwrap_or(1);
+                let mut d4 = vec![[0f32; 4]; group / 4 * nb * per_block];
                 let mut r0 = start;
                 while r0 < end {
                     let rows = group.min(end - r0);
@@ -698,7 +702,10 @@ fn matmul_many_with(
                     let quads = if quad.is_some() { rows / 4 } else { 0 };
                     for g in 0..quads {
                         for i in 0..nb {
-                            d4[g * nb + i] = std::array::from_fn(|t| sc[(4 * g + t) * nb + i][0]);
+                            for j in 0..per_block {
+                                d4[(g * nb + i) * per_block + j] =
+                                    std::array::from_fn(|t| sc[(4 * g + t) * nb + i][j]);
+                            }
                         }
                     }
                     let unpacked = |j: usize| (&q[j * k..(j + 1) * k], &sc[j * nb..(j + 1) * nb]);
@@ -713,7 +720,8 @@ fn matmul_many_with(
                                 let g = j / 4;
                                 let qs = std::array::from_fn(|t| unpacked(j + t).0);
                                 let quad = quad.expect("quads only with a quad kernel");
-                                let vs = quad(qs, &d4[g * nb..(g + 1) * nb], *ys);
+                                let d = &d4[g * nb * per_block..(g + 1) * nb * per_block];
+                                let vs = (quad.dot)(qs, d, *ys);
                                 for (t, row) in vs.iter().enumerate() {
                                     for (c, v) in row.iter().enumerate() {
                                         unsafe {
@@ -949,8 +957,9 @@ struct Unpacked {
     tile_q4_1: DotUnpackedTile,
     tile_k_mins: DotUnpackedKTile,
     tile_q6k: DotUnpackedKTile,
-    /// Four weight rows by [`TILE`] activation rows for the signed formats (AVX-512 VNNI only).
-    quad_signed: Option<DotQuad>,
+    /// Four weight rows by [`TILE`] activation rows (AVX-512 VNNI only).
+    quad_signed: Option<Quad>,
+    quad_q4_1: Option<Quad>,
 }
 type Unpack = fn(&[u8], &mut [u8], &mut [[f32; 2]]);
 type DotUnpacked = fn(&[u8], &[[f32; 2]], &[Q8Block]) -> f32;
@@ -961,6 +970,14 @@ const TILE: usize = 4;
 type DotUnpackedTile = fn(&[u8], &[[f32; 2]], [&[Q8Block]; TILE]) -> [f32; TILE];
 type DotUnpackedKTile = fn(&[KBlock], [&[Q8KBlock]; TILE]) -> [f32; TILE];
 type DotQuad = fn([&[u8]; 4], &[[f32; 4]], [&[Q8Block]; TILE]) -> [[f32; TILE]; 4];
+
+/// A four-by-[`TILE`] kernel and how many of each block's unpacked scales it reads (the four rows'
+/// values of each side by side): 1 for the signed formats (`d`), 2 for Q4_1 (`d`, `m`).
+#[derive(Clone, Copy)]
+struct Quad {
+    dot: DotQuad,
+    scales: usize,
+}
 
 /// A k-quant block unpacked: one byte per weight in value order (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 /// before its offset of 32), for each 32 weights the 16 scales a SIMD multiply needs (lanes 0..8 the
@@ -990,12 +1007,15 @@ impl Kernels {
     fn new(level: Level) -> Kernels {
         #[cfg(target_arch = "x86_64")]
         if level >= Level::Avx2 {
-            let quad: Option<DotQuad> = match level {
-                Level::Avx512Vnni => {
-                    Some(|q, d, a| unsafe { avx2::dot_unpacked_signed_quad(q, d, a) })
-                }
-                _ => None,
-            };
+            let vnni = level == Level::Avx512Vnni;
+            let quad_signed = vnni.then_some(Quad {
+                dot: |q, d, a| unsafe { avx2::dot_unpacked_signed_quad(q, d, a) },
+                scales: 1,
+            });
+            let quad_q4_1 = vnni.then_some(Quad {
+                dot: |q, d, a| unsafe { avx2::dot_unpacked_q4_1_quad(q, d, a) },
+                scales: 2,
+            });
             return Kernels {
                 level,
                 q4_0: |w, a| unsafe { avx2::q4_0(w, a) },
@@ -1023,7 +1043,8 @@ impl Kernels {
                     tile_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1_tile(q, s, a) },
                     tile_k_mins: |u, a| unsafe { avx2::dot_unpacked_k_tile::<false>(u, a) },
                     tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
-                    quad_signed: quad,
+                    quad_signed,
+                    quad_q4_1,
                 }),
             };
         }

@@ -694,6 +694,62 @@ pub unsafe fn dot_unpacked_signed_quad(
     out
 }
 
+/// [`dot_unpacked_q4_1`] for four unpacked weight rows against [`TILE`] activation rows, `out[w][c]`,
+/// with AVX-512 VNNI on 256-bit registers. `dm4[2i]` holds the four rows' `d` of block `i`, `dm4[2i + 1]`
+/// their `m`.
+///
+/// The same bits as the one-row kernel for every pair: `vpdpbusd` on the weights (0..15) and the
+/// activations gives `madd(maddubs(x, y), 1)`'s lanes exactly (no i16 pair sum can saturate), the
+/// products `d·y.d` and `m·y.s` are the same single products (four at once), each weight row's offset
+/// sum `Σ m·y.s` is added lane by lane in the same order, and each sum takes the same `fmadd`s.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+pub unsafe fn dot_unpacked_q4_1_quad(
+    q: [&[u8]; 4],
+    dm4: &[[f32; 4]],
+    a: [&[Q8Block]; TILE],
+) -> [[f32; TILE]; 4] {
+    let n = a[0].len();
+    assert!(
+        a.iter().all(|r| r.len() == n) && dm4.len() >= 2 * n && q.iter().all(|q| q.len() >= n * 32)
+    );
+    let mut acc = [[_mm256_setzero_ps(); TILE]; 4];
+    let mut off = [_mm_setzero_ps(); TILE];
+    let lane = [
+        _mm256_set1_epi32(0),
+        _mm256_set1_epi32(1),
+        _mm256_set1_epi32(2),
+        _mm256_set1_epi32(3),
+    ];
+    for i in 0..n {
+        let mut qx = [_mm256_setzero_si256(); 4];
+        for w in 0..4 {
+            qx[w] = _mm256_loadu_si256(q[w].as_ptr().add(i * 32) as *const __m256i);
+        }
+        let dv = _mm256_broadcast_ps(&*(dm4.as_ptr().add(2 * i) as *const __m128));
+        let mv = _mm_loadu_ps(dm4.as_ptr().add(2 * i + 1) as *const f32);
+        for c in 0..TILE {
+            let b = a[c].get_unchecked(i);
+            let dd = _mm256_mul_ps(dv, _mm256_broadcast_ss(&b.d));
+            off[c] = _mm_add_ps(off[c], _mm_mul_ps(mv, _mm_set1_ps(b.s)));
+            let y = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
+            for w in 0..4 {
+                let dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), qx[w], y);
+                let d = _mm256_permutevar_ps(dd, lane[w]);
+                acc[w][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot), acc[w][c]);
+            }
+        }
+    }
+    let mut out = [[0f32; TILE]; 4];
+    for c in 0..TILE {
+        let mut offs = [0f32; 4];
+        _mm_storeu_ps(offs.as_mut_ptr(), off[c]);
+        for w in 0..4 {
+            out[w][c] = hsum(acc[w][c]) + offs[w];
+        }
+    }
+    out
+}
+
 /// Q8_0 blocks unpacked once: the 32 signed bytes and the f32 scale per block, as [`step_q8_0`] reads
 /// them (so [`dot_unpacked_signed`] gives [`q8_0`]'s bits).
 #[target_feature(enable = "avx2,fma,f16c")]
