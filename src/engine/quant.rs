@@ -151,7 +151,7 @@ impl QMatrix {
         data: Bytes,
     ) -> Result<Self, QuantError> {
         let block = dtype.block_size();
-        if cols == 0 || cols % block != 0 {
+        if cols == 0 || !cols.is_multiple_of(block) {
             return Err(QuantError::Ragged { cols, block, dtype });
         }
         let row_bytes = cols / block * dtype.type_size();
@@ -185,7 +185,7 @@ impl QMatrix {
             kind,
             Kind::Candle(_) | Kind::Q4_0 | Kind::Q4K | Kind::Q5K | Kind::Q6K
         );
-        let data = if through_candle && (data.as_slice().as_ptr() as usize) % 4 != 0 {
+        let data = if through_candle && !(data.as_slice().as_ptr() as usize).is_multiple_of(4) {
             Bytes::from_vec(data.as_slice().to_vec())
         } else {
             data
@@ -200,7 +200,7 @@ impl QMatrix {
             f32: None,
         };
         // f32 values are read in place when 4-aligned (safetensors data offsets need not be).
-        if kind == Kind::F32 && (m.data.as_slice().as_ptr() as usize) % 4 != 0 {
+        if kind == Kind::F32 && !(m.data.as_slice().as_ptr() as usize).is_multiple_of(4) {
             m.f32 = Some(Arc::new(m.widened()));
         }
         Ok(m)
@@ -226,7 +226,7 @@ impl QMatrix {
     /// The same values quantized to Q8_0 blocks (ggml's `quantize_row_q8_0_ref`), what `--precision
     /// quantized` computes with on 16-bit weights; `None` when a row is not whole blocks of 32.
     pub fn to_q8_0(&self) -> Option<QMatrix> {
-        if self.cols % QK != 0 {
+        if !self.cols.is_multiple_of(QK) {
             return None;
         }
         let row_bytes = self.cols / QK * 34;
@@ -347,8 +347,8 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
 /// `row` must hold whole blocks of `T` in GGML's layout (candle's block structs are `repr(C)` mirrors of
 /// ggml's, size-asserted in candle), aligned for `T` (checked at load, see `QMatrix::new`).
 unsafe fn blocks<T: GgmlType>(row: &[u8]) -> &[T] {
-    debug_assert!(row.len() % std::mem::size_of::<T>() == 0);
-    debug_assert!((row.as_ptr() as usize) % std::mem::align_of::<T>() == 0);
+    debug_assert!(row.len().is_multiple_of(std::mem::size_of::<T>()));
+    debug_assert!((row.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()));
     std::slice::from_raw_parts(
         row.as_ptr() as *const T,
         row.len() / std::mem::size_of::<T>(),

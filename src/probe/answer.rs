@@ -36,7 +36,7 @@ impl<'a> Stream<'a> {
     fn push(&mut self, piece: &str, from: usize) -> Flow {
         self.text.push_str(piece);
         self.pieces += 1;
-        if self.early_stop && self.pieces % 4 == 0 {
+        if self.early_stop && self.pieces.is_multiple_of(4) {
             let answer = self.text.get(from..).unwrap_or("");
             let n = answer.chars().count();
             if n >= detect::OPENING_CHARS

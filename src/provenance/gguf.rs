@@ -280,7 +280,7 @@ impl TensorInfo {
         let t = GgmlType::from_id(self.ggml_type)?;
         let n = self.elements()?;
         let row = *self.dims.first().unwrap_or(&1);
-        if t.block == 0 || row % t.block != 0 {
+        if t.block == 0 || !row.is_multiple_of(t.block) {
             return None;
         }
         (n / t.block).checked_mul(t.bytes)

@@ -397,7 +397,7 @@ pub fn write_tiny_gguf_with(
         let t = seeded(a, &name, shape);
         // Matrices and stacks of expert matrices are quantized, but not the router (nor vectors).
         let dtype = if shape.len() >= 2
-            && shape[shape.len() - 1] % 32 == 0
+            && shape[shape.len() - 1].is_multiple_of(32)
             && !name.contains("ffn_gate_inp")
         {
             matrix_type

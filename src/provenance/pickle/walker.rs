@@ -310,7 +310,7 @@ impl<'a> Walker<'a> {
                     .pop()
                     .ok_or(PickleErrorKind::NoMark { opcode: name })?;
                 let items = self.stack.len() - mark;
-                if code == op::SETITEMS && items % 2 != 0 {
+                if code == op::SETITEMS && !items.is_multiple_of(2) {
                     return Err(PickleErrorKind::InvalidArgument {
                         opcode: name,
                         detail: format!("odd number of items ({items})"),

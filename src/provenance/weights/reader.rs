@@ -287,7 +287,7 @@ impl WeightFile {
                     (true, g) if g.ends_with("attn_k.weight") => kv_heads,
                     _ => None,
                 }
-                .filter(|&h| h > 0 && rows as usize % (2 * h) == 0)
+                .filter(|&h| h > 0 && (rows as usize).is_multiple_of(2 * h))
                 .map(|h| rows as usize / h);
                 tensors.insert(
                     gname,
