@@ -891,14 +891,7 @@ fn key_scores(
     let mut j = keys.start;
     while j + KEYS <= keys.end {
         let rows: [&[f32]; KEYS] = std::array::from_fn(|l| key(j + l));
-        // `Sum` for f32 starts from −0.0; so do these.
-        let mut acc = [-0.0f32; KEYS];
-        for (d, &qd) in q.iter().enumerate() {
-            for (a, r) in acc.iter_mut().zip(&rows) {
-                *a += qd * r[d];
-            }
-        }
-        scores.extend_from_slice(&acc);
+        scores.extend_from_slice(&quant::scores8(q, rows));
         j += KEYS;
     }
     for j in j..keys.end {

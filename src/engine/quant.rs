@@ -602,7 +602,7 @@ enum Plan {
     /// Unpacked once to bytes and scales, then dotted with the activation rows, [`TILE`] at a time
     /// (the one-row kernel for the rest).
     Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<Quad>),
-    UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile),
+    UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile, Option<DotKQuad>),
 }
 
 fn matmul_many_with(
@@ -668,9 +668,13 @@ fn matmul_many_with(
             (true, Some(u), Kind::Q8_0) => {
                 Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, u.quad_signed)
             }
-            (true, Some(u), Kind::Q4K) => Plan::UnpackK(u.q4k, u.dot_k_mins, u.tile_k_mins),
-            (true, Some(u), Kind::Q5K) => Plan::UnpackK(u.q5k, u.dot_k_mins, u.tile_k_mins),
-            (true, Some(u), Kind::Q6K) => Plan::UnpackK(u.q6k, u.dot_q6k, u.tile_q6k),
+            (true, Some(u), Kind::Q4K) => {
+                Plan::UnpackK(u.q4k, u.dot_k_mins, u.tile_k_mins, u.quad_k_mins)
+            }
+            (true, Some(u), Kind::Q5K) => {
+                Plan::UnpackK(u.q5k, u.dot_k_mins, u.tile_k_mins, u.quad_k_mins)
+            }
+            (true, Some(u), Kind::Q6K) => Plan::UnpackK(u.q6k, u.dot_q6k, u.tile_q6k, u.quad_q6k),
             _ => Plan::Direct,
         };
         match plan {
@@ -747,7 +751,7 @@ fn matmul_many_with(
                     r0 += rows;
                 }
             }
-            Plan::UnpackK(unpack, dot, tile) => {
+            Plan::UnpackK(unpack, dot, tile, quad) => {
                 let blocks: Vec<&[Q8KBlock]> = a
                     .iter()
                     .map(|acts| match acts {
@@ -757,6 +761,12 @@ fn matmul_many_with(
                     .collect();
                 let nb = k / QK_K;
                 let group = rows_per_group(nb * std::mem::size_of::<KBlock>());
+                // Whole quads of weight rows for the four-by-four kernel.
+                let group = if quad.is_some() {
+                    group.max(4) / 4 * 4
+                } else {
+                    group
+                };
                 let mut u = vec![KBlock::ZERO; group * nb];
                 let mut r0 = start;
                 while r0 < end {
@@ -765,10 +775,26 @@ fn matmul_many_with(
                         unpack(w.row(r0 + j), &mut u[j * nb..(j + 1) * nb]);
                     }
                     let unpacked = |j: usize| &u[j * nb..(j + 1) * nb];
+                    let quads = if quad.is_some() { rows / 4 } else { 0 };
                     for_tiles(
                         &blocks,
                         rows,
                         |i0, ys, j| {
+                            if j < 4 * quads {
+                                if j % 4 != 0 {
+                                    return; // computed with the quad's first row
+                                }
+                                let quad = quad.expect("quads only with a quad kernel");
+                                let vs = quad(std::array::from_fn(|t| unpacked(j + t)), *ys);
+                                for (t, row) in vs.iter().enumerate() {
+                                    for (c, v) in row.iter().enumerate() {
+                                        unsafe {
+                                            *out.get().add((i0 + c) * w.rows + r0 + j + t) = *v
+                                        };
+                                    }
+                                }
+                                return;
+                            }
                             let vs = tile(unpacked(j), *ys);
                             for (t, v) in vs.into_iter().enumerate() {
                                 unsafe { *out.get().add((i0 + t) * w.rows + r0 + j) = v };
@@ -858,6 +884,27 @@ fn for_tiles<A>(
 /// `out = xs · wᵀ` for one matrix.
 pub fn matmul(xs: &[f32], m: usize, w: &QMatrix, out: &mut [f32]) {
     matmul_many(xs, m, &[w], &mut [out]);
+}
+
+/// `q·kₗ` for eight keys of an attention head: each the plain f32 sum `((q₀k₀ + q₁k₁) + q₂k₂) + …` from
+/// −0.0, products rounded first, as `Iterator::sum` computes it — the same bits on every kernel level (the
+/// AVX2 version runs the eight sums side by side, one per lane).
+pub fn scores8(q: &[f32], keys: [&[f32]; 8]) -> [f32; 8] {
+    #[cfg(target_arch = "x86_64")]
+    if kernels().level >= Level::Avx2 {
+        return unsafe { avx2::scores8(q, keys) };
+    }
+    scores8_scalar(q, keys)
+}
+
+fn scores8_scalar(q: &[f32], keys: [&[f32]; 8]) -> [f32; 8] {
+    let mut acc = [-0.0f32; 8];
+    for (d, &qd) in q.iter().enumerate() {
+        for (a, k) in acc.iter_mut().zip(&keys) {
+            *a += qd * k[d];
+        }
+    }
+    acc
 }
 
 /// An instruction set the kernels are written for.
@@ -962,6 +1009,8 @@ struct Unpacked {
     /// Four weight rows by [`TILE`] activation rows (AVX-512 VNNI only).
     quad_signed: Option<Quad>,
     quad_q4_1: Option<Quad>,
+    quad_k_mins: Option<DotKQuad>,
+    quad_q6k: Option<DotKQuad>,
 }
 type Unpack = fn(&[u8], &mut [u8], &mut [[f32; 2]]);
 type DotUnpacked = fn(&[u8], &[[f32; 2]], &[Q8Block]) -> f32;
@@ -972,6 +1021,8 @@ const TILE: usize = 4;
 type DotUnpackedTile = fn(&[u8], &[[f32; 2]], [&[Q8Block]; TILE]) -> [f32; TILE];
 type DotUnpackedKTile = fn(&[KBlock], [&[Q8KBlock]; TILE]) -> [f32; TILE];
 type DotQuad = fn([&[u8]; 4], &[[f32; 4]], [&[Q8Block]; TILE]) -> [[f32; TILE]; 4];
+
+type DotKQuad = fn([&[KBlock]; 4], [&[Q8KBlock]; TILE]) -> [[f32; TILE]; 4];
 
 /// A four-by-[`TILE`] kernel and how many of each block's unpacked scales it reads (the four rows'
 /// values of each side by side): 1 for the signed formats (`d`), 2 for Q4_1 (`d`, `m`).
@@ -1047,6 +1098,10 @@ impl Kernels {
                     tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
                     quad_signed,
                     quad_q4_1,
+                    quad_k_mins: vnni
+                        .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<false>(w, a) }),
+                    quad_q6k: vnni
+                        .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<true>(w, a) }),
                 }),
             };
         }

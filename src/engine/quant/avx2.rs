@@ -750,6 +750,78 @@ pub unsafe fn dot_unpacked_q4_1_quad(
     out
 }
 
+/// [`dot_unpacked_k`] for four unpacked weight rows against [`TILE`] activation rows, `out[w][c]`, with
+/// AVX-512 VNNI on 256-bit registers: `vpdpwssd` adds `madd(scale, products)` to the block's integer sum
+/// in one instruction (exactly, as integers), each activation group is loaded once for four weight rows
+/// (and for Q6_K its `32·y` correction computed once), and the float part is [`add_block_k`] as in the
+/// one-row kernel, so every pair gets the same bits.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+pub unsafe fn dot_unpacked_k_quad<const SIX: bool>(
+    w: [&[KBlock]; 4],
+    a: [&[Q8KBlock]; TILE],
+) -> [[f32; TILE]; 4] {
+    let n = a[0].len();
+    assert!(a.iter().all(|r| r.len() == n) && w.iter().all(|w| w.len() >= n));
+    let mut acc = [[_mm256_setzero_ps(); TILE]; 4];
+    let mut accm = [[_mm_setzero_ps(); TILE]; 4];
+    for i in 0..n {
+        let mut sumi = [[_mm256_setzero_si256(); TILE]; 4];
+        for g in 0..8 {
+            let mut q = [_mm256_setzero_si256(); 4];
+            let mut sc = [_mm256_setzero_si256(); 4];
+            for r in 0..4 {
+                let u = w[r].get_unchecked(i);
+                q[r] = _mm256_load_si256(u.q.as_ptr().add(32 * g) as *const __m256i);
+                sc[r] = _mm256_load_si256(u.sc.as_ptr().add(16 * g) as *const __m256i);
+            }
+            for c in 0..TILE {
+                let b = a[c].get_unchecked(i);
+                let y = _mm256_loadu_si256(b.qs.as_ptr().add(32 * g) as *const __m256i);
+                let y32 = if SIX {
+                    _mm256_maddubs_epi16(_mm256_set1_epi8(32), y)
+                } else {
+                    _mm256_setzero_si256()
+                };
+                for r in 0..4 {
+                    let p = if SIX {
+                        _mm256_sub_epi16(_mm256_maddubs_epi16(q[r], y), y32)
+                    } else {
+                        _mm256_maddubs_epi16(q[r], y)
+                    };
+                    sumi[r][c] = _mm256_dpwssd_epi32(sumi[r][c], sc[r], p);
+                }
+            }
+        }
+        for r in 0..4 {
+            let u = w[r].get_unchecked(i);
+            for c in 0..TILE {
+                let b = a[c].get_unchecked(i);
+                let mins = if SIX {
+                    _mm_setzero_si128()
+                } else {
+                    mins_term(_mm_loadu_si128(u.mins.as_ptr() as *const __m128i), b)
+                };
+                add_block_k(
+                    b.d,
+                    u.d,
+                    u.dmin,
+                    sumi[r][c],
+                    mins,
+                    &mut acc[r][c],
+                    &mut accm[r][c],
+                );
+            }
+        }
+    }
+    let mut out = [[0f32; TILE]; 4];
+    for r in 0..4 {
+        for c in 0..TILE {
+            out[r][c] = finish_k(acc[r][c], accm[r][c]);
+        }
+    }
+    out
+}
+
 /// Q8_0 blocks unpacked once: the 32 signed bytes and the f32 scale per block, as [`step_q8_0`] reads
 /// them (so [`dot_unpacked_signed`] gives [`q8_0`]'s bits).
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -844,4 +916,69 @@ pub unsafe fn half_dot<const BF16: bool>(w: &[u8], x: &[f32]) -> f32 {
         i += 1;
     }
     s
+}
+
+/// `q·kₗ` for eight keys, each the plain f32 sum `((q₀k₀ + q₁k₁) + q₂k₂) + …` from −0.0 with every product
+/// rounded first (no FMA): the bits of the scalar loop, eight keys per vector lane. The keys are read
+/// eight dimensions at a time and transposed in registers, so lane `l` holds key `l`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn scores8(q: &[f32], keys: [&[f32]; 8]) -> [f32; 8] {
+    let hd = q.len();
+    assert!(keys.iter().all(|k| k.len() >= hd));
+    let mut acc = _mm256_set1_ps(-0.0);
+    let mut d = 0;
+    while d + 8 <= hd {
+        let r: [__m256; 8] = [
+            _mm256_loadu_ps(keys[0].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[1].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[2].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[3].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[4].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[5].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[6].as_ptr().add(d)),
+            _mm256_loadu_ps(keys[7].as_ptr().add(d)),
+        ];
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        // Column j: dimension d + j of the eight keys.
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (j, col) in cols.into_iter().enumerate() {
+            acc = _mm256_add_ps(
+                acc,
+                _mm256_mul_ps(_mm256_set1_ps(*q.get_unchecked(d + j)), col),
+            );
+        }
+        d += 8;
+    }
+    let mut out = [0f32; 8];
+    _mm256_storeu_ps(out.as_mut_ptr(), acc);
+    for d in d..hd {
+        for (o, k) in out.iter_mut().zip(&keys) {
+            *o += q[d] * k[d];
+        }
+    }
+    out
 }

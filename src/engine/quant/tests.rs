@@ -317,3 +317,30 @@ fn matrices_that_do_not_fit_their_bytes_are_rejected() {
     assert!(matches!(e, Some(QuantError::Ragged { .. })), "{e:?}");
     assert!(Bytes::new(Arc::new(vec![0u8; 10]), 4, 7).is_none());
 }
+
+#[test]
+fn attention_scores_have_the_bits_of_a_plain_sum_on_every_level() {
+    // Head sizes with and without a tail past the last eight dimensions.
+    for hd in [64, 100, 256, 3] {
+        let q = values(hd, 31);
+        let keys: Vec<Vec<f32>> = (0..8).map(|l| values(hd, 40 + l)).collect();
+        let rows: [&[f32]; 8] = std::array::from_fn(|l| keys[l].as_slice());
+        let plain: Vec<u32> = keys
+            .iter()
+            .map(|k| q.iter().zip(k).map(|(a, b)| a * b).sum::<f32>().to_bits())
+            .collect();
+        let scalar: Vec<u32> = scores8_scalar(&q, rows)
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        assert_eq!(scalar, plain, "scalar, head size {hd}");
+        #[cfg(target_arch = "x86_64")]
+        if Level::available().contains(&Level::Avx2) {
+            let simd: Vec<u32> = unsafe { avx2::scores8(&q, rows) }
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            assert_eq!(simd, plain, "avx2, head size {hd}");
+        }
+    }
+}
