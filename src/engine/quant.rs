@@ -10,8 +10,9 @@
 //!   or, for the k-quants, to blocks of 256 with an f32 scale and 16-value sums (ggml's `q8_K`); integer dot
 //!   products per block, one float scale per block. Each has a scalar version (the reference) and an
 //!   AVX2+FMA+F16C version, picked at run time from the CPU; where the CPU has AVX-512 VNNI, the products
-//!   over several activation rows of Q4_0, Q4_1, Q5_0 and Q8_0 take four weight rows by four activation
-//!   rows with `vpdpbusd` and give exactly the AVX2 sums (level `avx2+vnni`). `MODELVET_KERNELS=
+//!   over several activation rows take four weight rows by four activation rows with `vpdpbusd`
+//!   (Q4_0, Q4_1, Q5_0, Q8_0) or `vpdpwssd` (Q4_K, Q5_K, Q6_K) and give exactly the AVX2 sums (level
+//!   `avx2+vnni`). `MODELVET_KERNELS=
 //!   scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still forces scalar). `Q5_1`, `Q2_K` and `Q3_K` use candle's block types and
 //!   their `vec_dot`.
 //! - bf16 and f16 weights (Hugging Face checkpoints) stay 16-bit in the map: each row is widened inside
