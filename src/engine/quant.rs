@@ -667,7 +667,7 @@ fn matmul_many_with(
                 Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, u.quad_signed)
             }
             (true, Some(u), Kind::Q8_0) => {
-                Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, u.quad_signed)
+                Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, u.quad_q8_0_raw)
             }
             (true, Some(u), Kind::Q4K) => {
                 Plan::UnpackK(u.q4k, u.dot_k_mins, u.tile_k_mins, u.quad_k_mins)
@@ -687,6 +687,7 @@ fn matmul_many_with(
                         _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
                     })
                     .collect();
+                let raw_q8 = w.kind == Kind::Q8_0;
                 let group = match quad {
                     // Whole quads of weight rows for the four-by-four kernel.
                     Some(_) => rows_per_group(k).max(4) / 4 * 4,
@@ -701,12 +702,22 @@ fn matmul_many_with(
                 let mut r0 = start;
                 while r0 < end {
                     let rows = group.min(end - r0);
+                    // Weight rows 0..quads·4 go four at a time through `quad`, the rest one at a time.
+                    let quads = if quad.is_some() { rows / 4 } else { 0 };
+                    // Q8_0's quad reads its rows in place: only the rest are unpacked, and the quads'
+                    // scales come from the file.
+                    let raw = raw_q8 && quads > 0;
                     for j in 0..rows {
+                        if raw && j < 4 * quads {
+                            let row = w.row(r0 + j);
+                            for (i, s) in sc[j * nb..(j + 1) * nb].iter_mut().enumerate() {
+                                *s = [f16_at(row, i * 34), 0.0];
+                            }
+                            continue;
+                        }
                         let (qj, sj) = (&mut q[j * k..(j + 1) * k], &mut sc[j * nb..(j + 1) * nb]);
                         unpack(w.row(r0 + j), qj, sj);
                     }
-                    // Weight rows 0..quads·4 go four at a time through `quad`, the rest one at a time.
-                    let quads = if quad.is_some() { rows / 4 } else { 0 };
                     for g in 0..quads {
                         for i in 0..nb {
                             for j in 0..per_block {
@@ -725,7 +736,10 @@ fn matmul_many_with(
                                     return; // computed with the quad's first row
                                 }
                                 let g = j / 4;
-                                let qs = std::array::from_fn(|t| unpacked(j + t).0);
+                                let qs = std::array::from_fn(|t| match raw {
+                                    true => &w.row(r0 + j + t)[2..],
+                                    false => unpacked(j + t).0,
+                                });
                                 let quad = quad.expect("quads only with a quad kernel");
                                 let d = &d4[g * nb * per_block..(g + 1) * nb * per_block];
                                 let vs = (quad.dot)(qs, d, *ys);
@@ -745,8 +759,14 @@ fn matmul_many_with(
                             }
                         },
                         |i, y, j| {
-                            let (qj, sj) = unpacked(j);
-                            unsafe { *out.get().add(i * w.rows + r0 + j) = dot(qj, sj, y) };
+                            let v = if raw && j < 4 * quads {
+                                // Not unpacked: the direct kernel, whose bits the unpacked one has.
+                                (kern.q8_0)(w.row(r0 + j), y)
+                            } else {
+                                let (qj, sj) = unpacked(j);
+                                dot(qj, sj, y)
+                            };
+                            unsafe { *out.get().add(i * w.rows + r0 + j) = v };
                         },
                     );
                     r0 += rows;
@@ -1009,6 +1029,8 @@ struct Unpacked {
     tile_q6k: DotUnpackedKTile,
     /// Four weight rows by [`TILE`] activation rows (AVX-512 VNNI only).
     quad_signed: Option<Quad>,
+    /// Q8_0 rows read in place (no unpacking): the file's blocks are already bytes and a scale.
+    quad_q8_0_raw: Option<Quad>,
     quad_q4_1: Option<Quad>,
     quad_k_mins: Option<DotKQuad>,
     quad_q6k: Option<DotKQuad>,
@@ -1063,7 +1085,7 @@ impl Kernels {
         if level >= Level::Avx2 {
             let vnni = level == Level::Avx512Vnni;
             let quad_signed = vnni.then_some(Quad {
-                dot: |q, d, a| unsafe { avx2::dot_unpacked_signed_quad(q, d, a) },
+                dot: |q, d, a| unsafe { avx2::dot_unpacked_signed_quad::<32>(q, d, a) },
                 scales: 1,
             });
             let quad_q4_1 = vnni.then_some(Quad {
@@ -1098,6 +1120,10 @@ impl Kernels {
                     tile_k_mins: |u, a| unsafe { avx2::dot_unpacked_k_tile::<false>(u, a) },
                     tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
                     quad_signed,
+                    quad_q8_0_raw: vnni.then_some(Quad {
+                        dot: |q, d, a| unsafe { avx2::dot_unpacked_signed_quad::<34>(q, d, a) },
+                        scales: 1,
+                    }),
                     quad_q4_1,
                     quad_k_mins: vnni
                         .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<false>(w, a) }),

@@ -650,14 +650,21 @@ pub unsafe fn dot_unpacked_k_tile<const SIX: bool>(
 /// same single products `s·d` (four at once), and each sum takes the same `fmadd`s in the same order.
 /// What is saved: the weight row's `|x|` and its scale are computed once for four activation rows, the
 /// activation block once for four weight rows, and two instructions per pair become one.
+///
+/// Block `i` of row `w` is the 32 bytes at `q[w][STRIDE·i..]`: unpacked rows (`STRIDE` 32), or Q8_0 rows
+/// read in place from the file (`STRIDE` 34, each slice starting after the first block's scale).
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-pub unsafe fn dot_unpacked_signed_quad(
+pub unsafe fn dot_unpacked_signed_quad<const STRIDE: usize>(
     q: [&[u8]; 4],
     d4: &[[f32; 4]],
     a: [&[Q8Block]; TILE],
 ) -> [[f32; TILE]; 4] {
     let n = a[0].len();
-    assert!(a.iter().all(|r| r.len() == n) && d4.len() >= n && q.iter().all(|q| q.len() >= n * 32));
+    assert!(
+        a.iter().all(|r| r.len() == n)
+            && d4.len() >= n
+            && q.iter().all(|q| n == 0 || q.len() >= (n - 1) * STRIDE + 32)
+    );
     let mut acc = [[_mm256_setzero_ps(); TILE]; 4];
     let lane = [
         _mm256_set1_epi32(0),
@@ -669,7 +676,7 @@ pub unsafe fn dot_unpacked_signed_quad(
         let mut qx = [_mm256_setzero_si256(); 4];
         let mut ax = [_mm256_setzero_si256(); 4];
         for w in 0..4 {
-            qx[w] = _mm256_loadu_si256(q[w].as_ptr().add(i * 32) as *const __m256i);
+            qx[w] = _mm256_loadu_si256(q[w].as_ptr().add(i * STRIDE) as *const __m256i);
             ax[w] = _mm256_sign_epi8(qx[w], qx[w]);
         }
         let da = _mm256_broadcast_ps(&*(d4.as_ptr().add(i) as *const __m128));
