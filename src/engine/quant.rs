@@ -12,9 +12,8 @@
 //!   AVX2+FMA+F16C version, picked at run time from the CPU; where the CPU has AVX-512 VNNI, the products
 //!   over several activation rows take four weight rows by four activation rows with `vpdpbusd`
 //!   (Q4_0, Q4_1, Q5_0, Q8_0) or `vpdpwssd` (Q4_K, Q5_K, Q6_K) and give exactly the AVX2 sums (level
-//!   `avx2+vnni`). `MODELVET_KERNELS=
-//!   scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still forces scalar). `Q5_1`, `Q2_K` and `Q3_K` use candle's block types and
-//!   their `vec_dot`.
+//!   `avx2+vnni`). `MODELVET_KERNELS=scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still
+//!   forces scalar). `Q5_1`, `Q2_K` and `Q3_K` use candle's block types and their `vec_dot`.
 //! - bf16 and f16 weights (Hugging Face checkpoints) stay 16-bit in the map: each row is widened inside
 //!   the dot product against f32 activations (AVX2+FMA, F16C for f16; scalar otherwise), never as a
 //!   whole. f32 weights are read in place when aligned. [`QMatrix::to_f32`] and [`QMatrix::to_q8_0`]
@@ -656,6 +655,8 @@ fn matmul_many_with(
         // Safety (writes): element (i, r) of output j is written by exactly one task (tasks cover
         // disjoint row ranges of each matrix) and the buffer outlives the parallel section.
         // Several activation rows (a prompt, a batch): unpack each weight row once.
+        // Element (activation row i, weight row r) of this matrix's output.
+        let put = |i: usize, r: usize, v: f32| unsafe { *out.get().add(i * w.rows + r) = v };
         let plan = match (m >= 2, &kern.unpacked, w.kind) {
             (true, Some(u), Kind::Q4_0) => {
                 Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, u.quad_signed)
@@ -727,35 +728,25 @@ fn matmul_many_with(
                         }
                     }
                     let unpacked = |j: usize| (&q[j * k..(j + 1) * k], &sc[j * nb..(j + 1) * nb]);
+                    let put = |i, j, v| put(i, r0 + j, v);
                     for_tiles(
                         &blocks,
                         rows,
+                        quads,
                         |i0, ys, j| {
-                            if j < 4 * quads {
-                                if j % 4 != 0 {
-                                    return; // computed with the quad's first row
-                                }
-                                let g = j / 4;
-                                let qs = std::array::from_fn(|t| match raw {
-                                    true => &w.row(r0 + j + t)[2..],
-                                    false => unpacked(j + t).0,
-                                });
-                                let quad = quad.expect("quads only with a quad kernel");
-                                let d = &d4[g * nb * per_block..(g + 1) * nb * per_block];
-                                let vs = (quad.dot)(qs, d, *ys);
-                                for (t, row) in vs.iter().enumerate() {
-                                    for (c, v) in row.iter().enumerate() {
-                                        unsafe {
-                                            *out.get().add((i0 + c) * w.rows + r0 + j + t) = *v
-                                        };
-                                    }
-                                }
-                                return;
-                            }
+                            let qs = std::array::from_fn(|t| match raw {
+                                true => &w.row(r0 + j + t)[2..],
+                                false => unpacked(j + t).0,
+                            });
+                            let quad = quad.expect("quads only with a quad kernel");
+                            let g = j / 4;
+                            let d = &d4[g * nb * per_block..(g + 1) * nb * per_block];
+                            put_quad(i0, j, (quad.dot)(qs, d, *ys), put);
+                        },
+                        |i0, ys, j| {
                             let (qj, sj) = unpacked(j);
-                            let vs = tile(qj, sj, *ys);
-                            for (t, v) in vs.into_iter().enumerate() {
-                                unsafe { *out.get().add((i0 + t) * w.rows + r0 + j) = v };
+                            for (t, v) in tile(qj, sj, *ys).into_iter().enumerate() {
+                                put(i0 + t, j, v);
                             }
                         },
                         |i, y, j| {
@@ -766,7 +757,7 @@ fn matmul_many_with(
                                 let (qj, sj) = unpacked(j);
                                 dot(qj, sj, y)
                             };
-                            unsafe { *out.get().add(i * w.rows + r0 + j) = v };
+                            put(i, j, v);
                         },
                     );
                     r0 += rows;
@@ -797,33 +788,22 @@ fn matmul_many_with(
                     }
                     let unpacked = |j: usize| &u[j * nb..(j + 1) * nb];
                     let quads = if quad.is_some() { rows / 4 } else { 0 };
+                    let put = |i, j, v| put(i, r0 + j, v);
                     for_tiles(
                         &blocks,
                         rows,
+                        quads,
                         |i0, ys, j| {
-                            if j < 4 * quads {
-                                if j % 4 != 0 {
-                                    return; // computed with the quad's first row
-                                }
-                                let quad = quad.expect("quads only with a quad kernel");
-                                let vs = quad(std::array::from_fn(|t| unpacked(j + t)), *ys);
-                                for (t, row) in vs.iter().enumerate() {
-                                    for (c, v) in row.iter().enumerate() {
-                                        unsafe {
-                                            *out.get().add((i0 + c) * w.rows + r0 + j + t) = *v
-                                        };
-                                    }
-                                }
-                                return;
-                            }
-                            let vs = tile(unpacked(j), *ys);
-                            for (t, v) in vs.into_iter().enumerate() {
-                                unsafe { *out.get().add((i0 + t) * w.rows + r0 + j) = v };
+                            let quad = quad.expect("quads only with a quad kernel");
+                            let vs = quad(std::array::from_fn(|t| unpacked(j + t)), *ys);
+                            put_quad(i0, j, vs, put);
+                        },
+                        |i0, ys, j| {
+                            for (t, v) in tile(unpacked(j), *ys).into_iter().enumerate() {
+                                put(i0 + t, j, v);
                             }
                         },
-                        |i, y, j| {
-                            unsafe { *out.get().add(i * w.rows + r0 + j) = dot(unpacked(j), y) };
-                        },
+                        |i, y, j| put(i, j, dot(unpacked(j), y)),
                     );
                     r0 += rows;
                 }
@@ -877,12 +857,15 @@ fn rows_per_group(unpacked_row_bytes: usize) -> usize {
     (24 * 1024 / unpacked_row_bytes.max(1)).clamp(1, 16)
 }
 
-/// Visits every (activation row, unpacked weight row) pair of a group: activation rows [`TILE`] at a
-/// time through `tile(first row, rows, weight row)`, the remainder one at a time through
-/// `one(row, activations, weight row)`; within each tile, every weight row of the group in turn.
+/// Visits every (activation row, unpacked weight row) pair of a group. Activation rows go [`TILE`] at a
+/// time: the first `4·quads` weight rows four at a time through `quad(first activation row, rows, first
+/// weight row)`, the others one at a time through `tile(first activation row, rows, weight row)`. The
+/// remaining activation rows go one at a time through `one(row, activations, weight row)`.
 fn for_tiles<A>(
     acts: &[&[A]],
     weight_rows: usize,
+    quads: usize,
+    mut quad: impl FnMut(usize, &[&[A]; TILE], usize),
     mut tile: impl FnMut(usize, &[&[A]; TILE], usize),
     mut one: impl FnMut(usize, &[A], usize),
 ) {
@@ -890,7 +873,10 @@ fn for_tiles<A>(
     let rest = tiles.remainder();
     for (t, ys) in tiles.enumerate() {
         let ys: &[&[A]; TILE] = ys.try_into().expect("a whole tile");
-        for j in 0..weight_rows {
+        for g in 0..quads {
+            quad(t * TILE, ys, 4 * g);
+        }
+        for j in 4 * quads..weight_rows {
             tile(t * TILE, ys, j);
         }
     }
@@ -898,6 +884,16 @@ fn for_tiles<A>(
     for (i, y) in rest.iter().enumerate() {
         for j in 0..weight_rows {
             one(first + i, y, j);
+        }
+    }
+}
+
+/// Stores a four-weight-row tile's results, `vs[t][c]` for weight row `j + t` and activation row `i0 + c`,
+/// through `put(activation row, weight row, value)`.
+fn put_quad(i0: usize, j: usize, vs: [[f32; TILE]; 4], put: impl Fn(usize, usize, f32)) {
+    for (t, row) in vs.iter().enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            put(i0 + c, j + t, v);
         }
     }
 }
@@ -933,8 +929,8 @@ fn scores8_scalar(q: &[f32], keys: [&[f32]; 8]) -> [f32; 8] {
 pub enum Level {
     Scalar,
     Avx2,
-    /// AVX2 plus AVX-512 VNNI (F, BW, VL, VNNI) for the prompt tiles of the signed formats: the same sums
-    /// as `Avx2` (bit for bit), in fewer instructions.
+    /// AVX2 plus AVX-512 VNNI (F, BW, VL, VNNI) for the four-by-four prompt and batch tiles: the same
+    /// sums as `Avx2` (bit for bit), in fewer instructions.
     Avx512Vnni,
 }
 

@@ -640,6 +640,19 @@ pub unsafe fn dot_unpacked_k_tile<const SIX: bool>(
     out
 }
 
+/// `_mm256_permutevar_ps` indices that broadcast lane 0, 1, 2 or 3 of each 128-bit half: a quad kernel's
+/// four scale products, one per weight row.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn lane_picks() -> [__m256i; 4] {
+    [
+        _mm256_set1_epi32(0),
+        _mm256_set1_epi32(1),
+        _mm256_set1_epi32(2),
+        _mm256_set1_epi32(3),
+    ]
+}
+
 /// Four unpacked signed weight rows (Q4_0, Q5_0, Q8_0) against [`TILE`] activation rows, `out[w][c]`,
 /// with AVX-512 VNNI on 256-bit registers (EVEX: 32 of them, so the 16 sums stay in registers). `d4[i]`
 /// holds the four rows' scales of block `i`.
@@ -666,12 +679,7 @@ pub unsafe fn dot_unpacked_signed_quad<const STRIDE: usize>(
             && q.iter().all(|q| n == 0 || q.len() >= (n - 1) * STRIDE + 32)
     );
     let mut acc = [[_mm256_setzero_ps(); TILE]; 4];
-    let lane = [
-        _mm256_set1_epi32(0),
-        _mm256_set1_epi32(1),
-        _mm256_set1_epi32(2),
-        _mm256_set1_epi32(3),
-    ];
+    let lane = lane_picks();
     for i in 0..n {
         let mut qx = [_mm256_setzero_si256(); 4];
         let mut ax = [_mm256_setzero_si256(); 4];
@@ -721,12 +729,7 @@ pub unsafe fn dot_unpacked_q4_1_quad(
     );
     let mut acc = [[_mm256_setzero_ps(); TILE]; 4];
     let mut off = [_mm_setzero_ps(); TILE];
-    let lane = [
-        _mm256_set1_epi32(0),
-        _mm256_set1_epi32(1),
-        _mm256_set1_epi32(2),
-        _mm256_set1_epi32(3),
-    ];
+    let lane = lane_picks();
     for i in 0..n {
         let mut qx = [_mm256_setzero_si256(); 4];
         for w in 0..4 {
