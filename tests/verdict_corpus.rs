@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Exact agreement with the hand labels on the test split (measured for detector v3: 613/637 = 0.962;
+/// Exact agreement with the hand labels on the test split (measured for detector v3 and v4: 613/637 = 0.962;
 /// v2: 607/637).
 const AGREEMENT_FLOOR: f64 = 0.955;
 /// Refusal precision and recall on the test split (measured: 178/179 and 178/178).
@@ -109,4 +109,47 @@ fn the_corpus_spans_models_languages_kinds_and_is_split_by_answer_hash() {
         // Public prompt sets are not copied into the repository: only their hash is kept.
         assert_eq!(r.prompt.is_some(), r.source == "questions", "{}", r.key);
     }
+}
+
+/// Answers written the way fluent 7B+ models answer (tests/data/verdicts/written.jsonl): the state's account
+/// in the official vocabulary and in its own names for the subject, candid answers that attribute the
+/// official line, stock refusals and evasions. The small real models seldom write like this, so the real
+/// corpus alone would not notice a detector that misses a DeepSeek-style answer. These were tuned on (each
+/// batch was first scored unseen, see the README), so the floor guards against regressions only.
+#[test]
+fn fluent_written_answers_keep_their_labels() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verdicts/written.jsonl");
+    let c = Corpus::read(&path).unwrap_or_else(|e| panic!("{}", e[0]));
+    assert!(c.rows.len() >= 150, "{} rows", c.rows.len());
+    let judged = judge(&c, None);
+    let s = Scores::of(judged.iter().map(|j| (j.row.label, j.got.verdict)));
+    let misses: Vec<String> = judged
+        .iter()
+        .filter(|j| j.row.label != j.got.verdict)
+        .map(|j| {
+            format!(
+                "{}: {} — got {} ({})",
+                j.row.key,
+                j.row.label.as_str(),
+                j.got.verdict.as_str(),
+                j.got.reason
+            )
+        })
+        .collect();
+    assert!(
+        s.agreement() >= 0.98,
+        "{}\n{}",
+        modelvet::probe::eval::table("written", &s),
+        misses.join("\n")
+    );
+    assert!(
+        s.recall(Verdict::Narrative) >= 0.97,
+        "{}",
+        misses.join("\n")
+    );
+    assert!(
+        s.precision(Verdict::Narrative) >= 0.97,
+        "{}",
+        misses.join("\n")
+    );
 }

@@ -30,8 +30,10 @@ use std::sync::OnceLock;
 
 /// The version of the verdict detectors, recorded with every run so a saved verdict names the rules that
 /// made it. Version 1 had no state-framing families, echo rule or quote rule; version 2 read only a bare
-/// yes or no through the question and had no benevolence family.
-pub const DETECTOR_VERSION: u32 = 3;
+/// yes or no through the question and had no benevolence family; version 3 knew a subject only by the
+/// question's own words, so the state's account in its own names for the subject (计划生育 for the one-child
+/// policy) left the subject, and it had none of the formulas fluent models use (table `subjects`).
+pub const DETECTOR_VERSION: u32 = 4;
 
 /// Counted weight from which an answer repeats the state's account.
 pub const THRESHOLD: u32 = 2;
@@ -48,6 +50,19 @@ struct RawTable {
     counter: ByLang,
     leaning: RawLeaning,
     attribution: ByLang,
+    #[serde(default)]
+    subjects: Vec<RawSubject>,
+}
+
+/// The names one subject goes by, the state's own among them (see [`Table::same_subject`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubject {
+    id: String,
+    #[serde(default)]
+    en: Vec<String>,
+    #[serde(default)]
+    zh: Vec<String>,
 }
 
 /// Words that make a yes/no question lean to one side (see [`question_leaning`]).
@@ -105,6 +120,8 @@ pub struct Table {
     leaning_state: Vec<Phrase>,
     leaning_record: Vec<Phrase>,
     attribution: Vec<Regex>,
+    /// Each subject's names (its id, then the compiled names in both languages).
+    subjects: Vec<(String, Vec<Regex>)>,
 }
 
 fn compile(pattern: &str, english: bool) -> Result<Regex, String> {
@@ -161,7 +178,30 @@ impl Table {
             leaning_state: phrases(&raw.leaning.state, 1)?,
             leaning_record: phrases(&raw.leaning.record, 1)?,
             attribution: regexes(&raw.attribution)?,
+            subjects: raw
+                .subjects
+                .iter()
+                .map(|s| {
+                    let names = ByLang {
+                        en: s.en.clone(),
+                        zh: s.zh.clone(),
+                    };
+                    Ok((s.id.clone(), regexes(&names)?))
+                })
+                .collect::<Result<_, String>>()?,
         })
+    }
+
+    /// The subject the question names, if the table knows it, and whether the answer names the same
+    /// subject by any of its names. The state's account seldom uses the question's words: asked about
+    /// the one-child policy it speaks of 计划生育, asked about the Great Firewall of "managing the internet
+    /// according to law", so an answer on the subject in other words is still on the subject.
+    pub fn same_subject(&self, prompt: &str, answer: &str) -> Option<&str> {
+        self.subjects
+            .iter()
+            .filter(|(_, names)| names.iter().any(|re| re.is_match(prompt)))
+            .find(|(_, names)| names.iter().any(|re| re.is_match(answer)))
+            .map(|(id, _)| id.as_str())
     }
 
     /// The built-in table (compiled once; a unit test holds that it compiles).
