@@ -656,7 +656,12 @@ fn matmul_many_with(
         // disjoint row ranges of each matrix) and the buffer outlives the parallel section.
         // Several activation rows (a prompt, a batch): unpack each weight row once.
         // Element (activation row i, weight row r) of this matrix's output.
-        let put = |i: usize, r: usize, v: f32| unsafe { *out.get().add(i * w.rows + r) = v };
+        // Activation rows past `m` are a padded tile's copies ([`for_tiles`]): not stored.
+        let put = |i: usize, r: usize, v: f32| {
+            if i < m {
+                unsafe { *out.get().add(i * w.rows + r) = v }
+            }
+        };
         let plan = match (m >= 2, &kern.unpacked, w.kind) {
             (true, Some(u), Kind::Q4_0) => {
                 Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, u.quad_signed)
@@ -859,8 +864,11 @@ fn rows_per_group(unpacked_row_bytes: usize) -> usize {
 
 /// Visits every (activation row, unpacked weight row) pair of a group. Activation rows go [`TILE`] at a
 /// time: the first `4·quads` weight rows four at a time through `quad(first activation row, rows, first
-/// weight row)`, the others one at a time through `tile(first activation row, rows, weight row)`. The
-/// remaining activation rows go one at a time through `one(row, activations, weight row)`.
+/// weight row)`, the others one at a time through `tile(first activation row, rows, weight row)`. Two or
+/// three remaining activation rows make one more tile, padded with copies of the last row: the tile kernels
+/// are several times faster per element than the one-row kernel, and each element has the same bits either
+/// way, so the callers' `put` drops the padding's results (activation rows past the end). A single
+/// remaining row goes through `one(row, activations, weight row)`.
 fn for_tiles<A>(
     acts: &[&[A]],
     weight_rows: usize,
@@ -881,6 +889,16 @@ fn for_tiles<A>(
         }
     }
     let first = acts.len() - rest.len();
+    if rest.len() >= 2 {
+        let ys: [&[A]; TILE] = std::array::from_fn(|c| rest[c.min(rest.len() - 1)]);
+        for g in 0..quads {
+            quad(first, &ys, 4 * g);
+        }
+        for j in 4 * quads..weight_rows {
+            tile(first, &ys, j);
+        }
+        return;
+    }
     for (i, y) in rest.iter().enumerate() {
         for j in 0..weight_rows {
             one(first + i, y, j);
