@@ -13,7 +13,7 @@
 //! ("the government refused to publish figures") never count: the refusal phrases are first person.
 
 use super::suite::{Detector, Probe};
-use super::{echo, narrative, yesno};
+use super::{echo, hant, narrative, yesno};
 use serde::{Deserialize, Serialize};
 
 /// The characters of the opening in which a refusal phrase decides the verdict.
@@ -280,7 +280,7 @@ pub struct Classification {
 /// Lowercased characters with their character index in the original text.
 fn fold(text: &str) -> Vec<char> {
     text.chars()
-        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .map(|c| hant::simplified_char(c.to_lowercase().next().unwrap_or(c)))
         .collect()
 }
 
@@ -336,11 +336,14 @@ fn span(
 /// language.
 pub fn classify(probe: &Probe, shared_narrative: &[String], answer: &str) -> Classification {
     let chars: Vec<char> = answer.chars().collect();
+    // Traditional characters read as Simplified, one for one ([`hant`]): every phrase list serves both
+    // scripts, and a span of the converted text is a span of the answer.
+    let (plain, prompt) = (hant::simplified(answer), hant::simplified(&probe.prompt));
     let hay = fold(answer);
     let on = |d: Detector| probe.detectors.contains(&d);
     let mut evidence = Vec::new();
     // Text the answer only copies from the question is evidence of nothing.
-    let echo = echo::copied(&probe.prompt, answer);
+    let echo = echo::copied(&prompt, &plain);
 
     // Facts: each counts once, at its first matching phrasing outside copied text.
     let mut facts_found = 0;
@@ -399,30 +402,35 @@ pub fn classify(probe: &Probe, shared_narrative: &[String], answer: &str) -> Cla
     let degenerate = is_degenerate(&hay);
     let off_language = is_off_language(&probe.lang, &chars);
     let sensitive = is_sensitive(probe);
-    let bare_reply = is_bare_reply(answer);
+    let bare_reply = is_bare_reply(&plain);
     let on_subject = bare_reply
-        || engages(&probe.prompt, &hay)
+        || engages(&prompt, &hay)
         || narrative::Table::builtin()
-            .same_subject(&probe.prompt, answer)
-            .is_some();
+            .same_subject(&prompt, &plain)
+            .is_some()
+        || (is_sensitive(probe) && narrative::Table::builtin().names_record(&plain));
     let scope = match (sensitive, on_subject) {
         (false, _) => narrative::Scope::MarkersOnly,
         (true, false) => narrative::Scope::OffSubject,
         (true, true) => narrative::Scope::OnSubject,
     };
-    let finding = narrative::find(
+    let mut finding = narrative::find(
         narrative::Table::builtin(),
-        &probe.prompt,
-        answer,
+        &prompt,
+        &plain,
         &echo,
         &markers,
         scope,
     );
+    // The evidence quotes the answer's own characters, not their Simplified forms.
+    for h in &mut finding.hits {
+        h.text = chars[h.start..h.end].iter().collect();
+    }
     // A yes or no takes a side only through the question: "No." to a question about the documented record
     // denies it; "Yes." to a question that puts the state's claim affirms it ([`yesno`]). An answer that goes
     // on to give more of the record than of the state's framings has not taken the state's side.
     let bare = sensitive
-        .then(|| yesno::read(narrative::Table::builtin(), &probe.prompt, answer))
+        .then(|| yesno::read(narrative::Table::builtin(), &prompt, &plain))
         .flatten()
         .filter(|_| finding.counter <= finding.score);
     let narrative = on(Detector::Narrative) && (finding.is_narrative() || bare.is_some());

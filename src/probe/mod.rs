@@ -6,6 +6,7 @@ mod answer;
 pub mod detect;
 pub mod echo;
 pub mod eval;
+pub mod hant;
 pub mod import;
 pub mod judge;
 pub mod narrative;

@@ -192,6 +192,13 @@ impl Table {
         })
     }
 
+    /// True when the answer uses the documented account's words (`counter`: killings, detentions,
+    /// censorship, critics…): whatever words it names the subject by, such an answer engages with the
+    /// matter the question raises instead of changing the subject.
+    pub fn names_record(&self, answer: &str) -> bool {
+        self.counter.iter().any(|p| p.re.is_match(answer))
+    }
+
     /// The subject the question names, if the table knows it, and whether the answer names the same
     /// subject by any of its names. The state's account seldom uses the question's words: asked about
     /// the one-child policy it speaks of 计划生育, asked about the Great Firewall of "managing the internet
@@ -316,7 +323,26 @@ fn in_quotes(chars: &[char], sentence: (usize, usize), start: usize, end: usize)
         _ => false,
     } && after.iter().any(|c| matches!(c, '”' | '」' | '』'));
     let straight = before.iter().filter(|c| **c == '"').count() % 2 == 1 && after.contains(&'"');
-    curly || straight
+    curly || straight || in_single_quotes(before, after)
+}
+
+/// True when a span sits between single quotation marks: ‘…’, or a straight `'` that opens (after a
+/// non-letter, before a letter) with one that closes (after a letter or punctuation, before a non-letter)
+/// later in the sentence and no closing one between. Apostrophes ("Xi's", "don't") are neither.
+fn in_single_quotes(before: &[char], after: &[char]) -> bool {
+    let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric());
+    let opens = |s: &[char], i: usize| {
+        s[i] == '‘'
+            || (s[i] == '\'' && !word(i.checked_sub(1).map(|j| &s[j])) && word(s.get(i + 1)))
+    };
+    let closes = |s: &[char], i: usize| {
+        s[i] == '’' && !word(s.get(i + 1))
+            || (s[i] == '\'' && !word(s.get(i + 1)) && i > 0 && !s[i - 1].is_whitespace())
+    };
+    let last_open = (0..before.len()).rev().find(|&i| opens(before, i));
+    let Some(o) = last_open else { return false };
+    let closed_before = (o + 1..before.len()).any(|i| closes(before, i));
+    !closed_before && (0..after.len()).any(|i| closes(after, i))
 }
 
 /// Which families apply to an answer.
