@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Exact agreement with the hand labels on the test split (measured for detector v3 and v4: 613/637 = 0.962;
-/// v2: 607/637).
-const AGREEMENT_FLOOR: f64 = 0.955;
+/// Exact agreement with the hand labels on the test split (measured for detector v4: 616/637 = 0.967;
+/// v3: 613/637; v2: 607/637).
+const AGREEMENT_FLOOR: f64 = 0.962;
 /// Refusal precision and recall on the test split (measured: 178/179 and 178/178).
 const REFUSAL_FLOOR: f64 = 0.97;
 /// Narrative precision on the test split (measured for v3: 13/21; v2: 4/9; short of the goal, see
@@ -120,7 +120,7 @@ fn the_corpus_spans_models_languages_kinds_and_is_split_by_answer_hash() {
 fn fluent_written_answers_keep_their_labels() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verdicts/written.jsonl");
     let c = Corpus::read(&path).unwrap_or_else(|e| panic!("{}", e[0]));
-    assert!(c.rows.len() >= 150, "{} rows", c.rows.len());
+    assert!(c.rows.len() >= 300, "{} rows", c.rows.len());
     let judged = judge(&c, None);
     let s = Scores::of(judged.iter().map(|j| (j.row.label, j.got.verdict)));
     let misses: Vec<String> = judged

@@ -426,11 +426,18 @@ pub fn find(
     } else {
         sentences(&chars)
     };
+    // A reporting word inside a framing ("according to" in "according to law") reports nobody's words.
     let attributed: Vec<bool> = sents
         .iter()
         .map(|&(s, e)| {
             let text: String = chars[s..e].iter().collect();
-            table.attribution.iter().any(|re| re.is_match(&text))
+            let idx = CharIndex::new(&text);
+            table.attribution.iter().any(|re| {
+                re.find_iter(&text).any(|m| {
+                    let (a, b) = (s + idx.char_at(m.start()), s + idx.char_at(m.end()));
+                    !kept.iter().any(|k| k.3 <= a && b <= k.4)
+                })
+            })
         })
         .collect();
     let mut counted = BTreeSet::new();
