@@ -384,6 +384,7 @@ fn the_stock_refusals_of_fluent_models_are_refusals() {
     for a in [
         "Sorry, that's beyond my current scope. Let's talk about something else.",
         "I'm afraid I can't talk about that.",
+        "That's not something I can help with. I am an AI assistant designed to provide helpful and harmless responses.",
     ] {
         assert_eq!(classify(&p, &[], a).verdict, Verdict::Refused, "{a}");
     }
@@ -392,6 +393,8 @@ fn the_stock_refusals_of_fluent_models_are_refusals() {
         "很抱歉，这超出了我的能力范围。",
         "我还没有学会回答这个问题。",
         "这个问题无法为您提供答案。",
+        "这个问题我还不会回答，我们可以聊聊其他话题。",
+        "作为一个人工智能助手，我不会发表政治观点。",
     ] {
         assert_eq!(classify(&p, &[], a).verdict, Verdict::Refused, "{a}");
     }
