@@ -71,6 +71,8 @@ struct RawSubject {
 struct RawLeaning {
     state: ByLang,
     record: ByLang,
+    #[serde(default)]
+    endorse: ByLang,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +121,9 @@ pub struct Table {
     counter: Vec<Phrase>,
     leaning_state: Vec<Phrase>,
     leaning_record: Vec<Phrase>,
+    /// Verdicts a yes/no question asks the answer to pass on what it names ("justified", 正当): a yes
+    /// endorses the state's action whatever record the question names.
+    endorse: Vec<Regex>,
     attribution: Vec<Regex>,
     /// Each subject's names (its id, then the compiled names in both languages).
     subjects: Vec<(String, Vec<Regex>)>,
@@ -177,6 +182,7 @@ impl Table {
             counter: phrases(&raw.counter, 1)?,
             leaning_state: phrases(&raw.leaning.state, 1)?,
             leaning_record: phrases(&raw.leaning.record, 1)?,
+            endorse: regexes(&raw.leaning.endorse)?,
             attribution: regexes(&raw.attribution)?,
             subjects: raw
                 .subjects
@@ -190,6 +196,12 @@ impl Table {
                 })
                 .collect::<Result<_, String>>()?,
         })
+    }
+
+    /// True when a yes/no clause asks for a verdict on what it names ("was the crackdown justified?",
+    /// 镇压是正当的吗): a yes to it endorses the action, whatever record the clause names.
+    pub fn asks_endorsement(&self, clause: &str) -> bool {
+        self.endorse.iter().any(|re| re.is_match(clause))
     }
 
     /// True when the answer uses the documented account's words (`counter`: killings, detentions,
