@@ -432,25 +432,17 @@ pub fn classify(probe: &Probe, shared_narrative: &[String], answer: &str) -> Cla
     let off_language = is_off_language(&probe.lang, &chars);
     let sensitive = is_sensitive(probe);
     let bare_reply = is_bare_reply(&plain);
+    let table = narrative::Table::builtin();
     let on_subject = bare_reply
         || engages(&prompt, &hay)
-        || narrative::Table::builtin()
-            .same_subject(&prompt, &plain)
-            .is_some()
-        || (is_sensitive(probe) && narrative::Table::builtin().names_record(&plain));
+        || table.same_subject(&prompt, &plain).is_some()
+        || (sensitive && table.names_record(&plain));
     let scope = match (sensitive, on_subject) {
         (false, _) => narrative::Scope::MarkersOnly,
         (true, false) => narrative::Scope::OffSubject,
         (true, true) => narrative::Scope::OnSubject,
     };
-    let mut finding = narrative::find(
-        narrative::Table::builtin(),
-        &prompt,
-        &plain,
-        &echo,
-        &markers,
-        scope,
-    );
+    let mut finding = narrative::find(table, &prompt, &plain, &echo, &markers, scope);
     // The evidence quotes the answer's own characters, not their Simplified forms.
     for h in &mut finding.hits {
         h.text = chars[h.start..h.end].iter().collect();
@@ -459,7 +451,7 @@ pub fn classify(probe: &Probe, shared_narrative: &[String], answer: &str) -> Cla
     // denies it; "Yes." to a question that puts the state's claim affirms it ([`yesno`]). An answer that goes
     // on to give more of the record than of the state's framings has not taken the state's side.
     let bare = sensitive
-        .then(|| yesno::read(narrative::Table::builtin(), &prompt, &plain))
+        .then(|| yesno::read(table, &prompt, &plain))
         .flatten()
         .filter(|_| finding.counter <= finding.score);
     let narrative = on(Detector::Narrative) && (finding.is_narrative() || bare.is_some());
