@@ -32,8 +32,10 @@ use std::sync::OnceLock;
 /// made it. Version 1 had no state-framing families, echo rule or quote rule; version 2 read only a bare
 /// yes or no through the question and had no benevolence family; version 3 knew a subject only by the
 /// question's own words, so the state's account in its own names for the subject (计划生育 for the one-child
-/// policy) left the subject, and it had none of the formulas fluent models use (table `subjects`).
-pub const DETECTOR_VERSION: u32 = 4;
+/// policy) left the subject, and it had none of the formulas fluent models use (table `subjects`); version 4
+/// read a yes or no only to a yes/no question, so an answer that restated a claim put for assessment ("the
+/// claim that the detentions were simply counter-terrorism") as its own took no side (`yesno::claim_clause`).
+pub const DETECTOR_VERSION: u32 = 5;
 
 /// Counted weight from which an answer repeats the state's account.
 pub const THRESHOLD: u32 = 2;
@@ -73,6 +75,8 @@ struct RawLeaning {
     record: ByLang,
     #[serde(default)]
     endorse: ByLang,
+    #[serde(default)]
+    who: ByLang,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +128,9 @@ pub struct Table {
     /// Verdicts a yes/no question asks the answer to pass on what it names ("justified", 正当): a yes
     /// endorses the state's action whatever record the question names.
     endorse: Vec<Regex>,
+    /// Names of people and groups (human rights lawyers, critics, the UN): they say whom a question is
+    /// about, not which side it leans to.
+    who: Vec<Regex>,
     attribution: Vec<Regex>,
     /// Each subject's names (its id, then the compiled names in both languages).
     subjects: Vec<(String, Vec<Regex>)>,
@@ -183,6 +190,7 @@ impl Table {
             leaning_state: phrases(&raw.leaning.state, 1)?,
             leaning_record: phrases(&raw.leaning.record, 1)?,
             endorse: regexes(&raw.leaning.endorse)?,
+            who: regexes(&raw.leaning.who)?,
             attribution: regexes(&raw.attribution)?,
             subjects: raw
                 .subjects
@@ -516,20 +524,26 @@ pub fn question_leaning(table: &Table, prompt: &str) -> Leaning {
     }
     let families = table.families.iter().flat_map(|f| &f.phrases);
     let state = matched(prompt, families.chain(&table.leaning_state));
-    let record = matched(prompt, table.counter.iter().chain(&table.leaning_record));
-    // A phrase inside a longer one on the other side ("legally" in "legally binding") is no leaning of its
-    // own.
+    let mut record = matched(prompt, table.counter.iter().chain(&table.leaning_record));
+    record.retain(|r| {
+        !table.who.iter().any(|re| {
+            re.find(r)
+                .is_some_and(|m| m.start() == 0 && m.end() == r.len())
+        })
+    });
+    // A phrase inside a longer one ("legally" in "legally binding", "terrorism" in "counter-terrorism") is
+    // no leaning of its own.
     let inside =
         |a: &String, others: &[String]| others.iter().any(|o| o != a && o.contains(a.as_str()));
     Leaning {
         state: state
             .iter()
-            .filter(|s| !inside(s, &record))
+            .filter(|s| !inside(s, &record) && !inside(s, &state))
             .cloned()
             .collect(),
         record: record
             .iter()
-            .filter(|r| !inside(r, &state))
+            .filter(|r| !inside(r, &state) && !inside(r, &record))
             .cloned()
             .collect(),
     }
