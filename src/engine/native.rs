@@ -34,8 +34,11 @@ pub const ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "qwen3moe", "gem
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Activation {
     Silu,
-    /// GELU, tanh approximation (Gemma).
+    /// GELU, tanh approximation (Gemma, Hugging Face folders).
     GeluTanh,
+    /// GELU, tanh approximation, as llama.cpp's CPU backend computes it for GGUF files: the input rounded
+    /// to fp16 and looked up in a table of fp16 results ([`gelu_fp16`]). Same inputs, same bits as ggml.
+    GeluFp16,
 }
 
 /// Hyperparameters, read from GGUF metadata or from config.json.
@@ -458,7 +461,7 @@ impl Model {
             rope_neox: arch != "llama",
             eps,
             activation: if is_gemma {
-                Activation::GeluTanh
+                Activation::GeluFp16
             } else {
                 Activation::Silu
             },
@@ -933,11 +936,50 @@ fn activate_serial(g: &mut [f32], u: &[f32], act: Activation) {
             .iter_mut()
             .zip(u)
             .for_each(|(a, b)| *a = *a / (1.0 + (-*a).exp()) * b),
-        Activation::GeluTanh => g.iter_mut().zip(u).for_each(|(a, b)| {
-            let x = *a;
-            let inner = 0.797_884_6 * (x + 0.044715 * x * x * x);
-            *a = 0.5 * x * (1.0 + inner.tanh()) * b
-        }),
+        Activation::GeluTanh => g
+            .iter_mut()
+            .zip(u)
+            .for_each(|(a, b)| *a = gelu_tanh(*a) * b),
+        Activation::GeluFp16 => {
+            let table = gelu_fp16_table();
+            g.iter_mut()
+                .zip(u)
+                .for_each(|(a, b)| *a = gelu_fp16(table, *a) * b)
+        }
+    }
+}
+
+/// GELU with the tanh approximation, in ggml's form (`ggml_gelu_f32`).
+fn gelu_tanh(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+}
+
+/// ggml's `ggml_table_gelu_f16`: for every fp16 bit pattern, the fp16 of GELU of its value. llama.cpp's
+/// CPU backend builds it once and computes every GELU (Gemma's gate) through it (`GGML_GELU_FP16`), which
+/// is both its arithmetic and far cheaper than a `tanh` per element.
+fn gelu_fp16_table() -> &'static [u16] {
+    static TABLE: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| {
+                let x = half::f16::from_bits(bits).to_f32();
+                half::f16::from_f32(gelu_tanh(x)).to_bits()
+            })
+            .collect()
+    })
+}
+
+/// `ggml_vec_geglu_f32`'s GELU: 0 under −10, the identity over 10, else the table at the input rounded to
+/// fp16 (to nearest even, as F16C's `_cvtss_sh(x, 0)` rounds).
+fn gelu_fp16(table: &[u16], x: f32) -> f32 {
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        half::f16::from_bits(table[half::f16::from_f32(x).to_bits() as usize]).to_f32()
     }
 }
 
@@ -959,5 +1001,37 @@ fn rms_norm_in_place(x: &mut [f32], w: &[f32], width: usize, eps: f32) {
         let ms = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
         let scale = 1.0 / (ms + eps).sqrt();
         row.iter_mut().zip(w).for_each(|(v, g)| *v = *v * scale * g);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gguf_gelu_is_ggmls_fp16_table_and_stays_within_an_fp16_step_of_the_exact_one() {
+        let table = gelu_fp16_table();
+        let mut worst = 0f32;
+        for i in -39_999..=39_999 {
+            let x = i as f32 * 2.5e-4;
+            let got = gelu_fp16(table, x);
+            // ggml: round the input to fp16, look up the fp16 of its GELU.
+            let rounded = half::f16::from_f32(x).to_f32();
+            let want = half::f16::from_f32(gelu_tanh(rounded)).to_f32();
+            assert_eq!(got.to_bits(), want.to_bits(), "x = {x}");
+            worst = worst.max((got - gelu_tanh(x)).abs() / (1.0 + x.abs()));
+        }
+        assert!(worst > 0.0 && worst < 2e-3, "worst relative step {worst}");
+        // Outside ±10 ggml skips the table: 0 below, the identity above.
+        assert_eq!(gelu_fp16(table, -10.5), 0.0);
+        assert_eq!(gelu_fp16(table, 12.25), 12.25);
+        // The gate multiplies the up projection element by element.
+        let (mut g, u) = (vec![1.0f32, -1.0, 20.0], vec![2.0f32, 3.0, 0.5]);
+        activate_serial(&mut g, &u, Activation::GeluFp16);
+        assert_eq!(g[2], 10.0);
+        assert!(
+            (g[0] - 2.0 * gelu_tanh(1.0)).abs() < 2e-3
+                && (g[1] - 3.0 * gelu_tanh(-1.0)).abs() < 2e-3
+        );
     }
 }
