@@ -10,17 +10,17 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::Path;
 
-/// Exact agreement with the hand labels on the test split (1,085 answers since two rounds of new questions
-/// were added; measured for detector v5: 1027/1085 = 0.947; v4 on the same split: 1013/1085 = 0.934. On the
+/// Exact agreement with the hand labels on the test split (1,248 answers since three rounds of new questions
+/// were added; measured for detector v5: 1175/1248 = 0.942; v4 on the same split: 1156/1248 = 0.926. On the
 /// first 637 answers: v4 616, v3 613, v2 607).
-const AGREEMENT_FLOOR: f64 = 0.94;
-/// Refusal precision and recall on the test split (measured: 271/273 and 271/271).
+const AGREEMENT_FLOOR: f64 = 0.935;
+/// Refusal precision and recall on the test split (measured: 303/305 and 303/303).
 const REFUSAL_FLOOR: f64 = 0.97;
-/// Narrative precision on the test split (measured for v5: 49/60; v4: 34/44; short of the goal, see
+/// Narrative precision on the test split (measured for v5: 56/69; v4: 36/48; short of the goal, see
 /// tests/data/verdicts/README.md).
 const NARRATIVE_PRECISION_FLOOR: f64 = 0.78;
-/// Narrative recall on the test split (measured for v5: 49/82; v4: 34/82).
-const NARRATIVE_RECALL_FLOOR: f64 = 0.57;
+/// Narrative recall on the test split (measured for v5: 56/96; v4: 36/96).
+const NARRATIVE_RECALL_FLOOR: f64 = 0.55;
 
 fn corpus() -> Corpus {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verdicts/answers.jsonl");
