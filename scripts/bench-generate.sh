@@ -81,7 +81,7 @@ bench_model SmolLM2-135M "$M/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gg
 bench_model Qwen2.5-0.5B "$M/qwen2.5-coder-0.5b-instruct/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
 bench_model Gemma-3-270M "$M/gemma-3-270m/gemma-3-270m-q4_k_m.gguf"
 # Other quantizations of the same weights, requantized from the real files by scripts/make-lineage-models.sh
-# (the `gguf` package's Q8_0 and F16; it has no k-quant encoder, so Q5_K_M and Q6_K are not covered).
+# (the `gguf` package's Q8_0 and F16) and by llama.cpp's quantizer (Q5_K_M, Q6_K).
 # ONLY=requantized runs just these.
 if [ -z "${ONLY:-}" ] || [ "$ONLY" = requantized ]; then
   scripts/make-lineage-models.sh >&2
@@ -89,6 +89,13 @@ if [ -z "${ONLY:-}" ] || [ "$ONLY" = requantized ]; then
   ONLY='' bench_model SmolLM2-Q8_0 "$D/smollm2-q8_0.gguf"
   ONLY='' bench_model SmolLM2-F16 "$D/smollm2-f16.gguf"
   ONLY='' bench_model Qwen2.5-Q8_0 "$D/qwen-q8_0.gguf"
+  # Q5_K_M and Q6_K by llama.cpp's own quantizer (scripts/make-kquant-models.sh), from the F16 and BF16
+  # copies; rows not a multiple of 256 wide fall back to Q5_1 / Q8_0, as in the published files.
+  scripts/make-kquant-models.sh >&2
+  ONLY='' bench_model SmolLM2-Q5_K_M "$D/smollm2-q5_k_m.gguf"
+  ONLY='' bench_model SmolLM2-Q6_K "$D/smollm2-q6_k.gguf"
+  ONLY='' bench_model Qwen2.5-Q5_K_M "$D/qwen-q5_k_m.gguf"
+  ONLY='' bench_model Qwen2.5-Q6_K "$D/qwen-q6_k.gguf"
 fi
 # The rebuilt Hugging Face folder on its bf16 weights (auto precision) vs llama.cpp on the same bf16 values.
 if [ -z "${ONLY:-}" ] || [ "$ONLY" = Qwen2.5-0.5B-HF ]; then

@@ -5,7 +5,7 @@
 //! product over several activation rows is not guaranteed to give each row the same bits as a product
 //! over one. Here:
 //!
-//! - `Q4_0`, `Q4_1`, `Q5_0`, `Q8_0` and the k-quants `Q4_K`, `Q5_K`, `Q6_K` have kernels of their own with
+//! - `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0` and the k-quants `Q4_K`, `Q5_K`, `Q6_K` have kernels of their own with
 //!   ggml's arithmetic: activations quantized to 8-bit blocks of 32 with f16 scales (ggml's `q8_0`/`q8_1`)
 //!   or, for the k-quants, to blocks of 256 with an f32 scale and 16-value sums (ggml's `q8_K`); integer dot
 //!   products per block, one float scale per block. Each has a scalar version (the reference) and an
@@ -13,7 +13,9 @@
 //!   over several activation rows take four weight rows by four activation rows with `vpdpbusd`
 //!   (Q4_0, Q4_1, Q5_0, Q8_0) or `vpdpwssd` (Q4_K, Q5_K, Q6_K) and give exactly the AVX2 sums (level
 //!   `avx2+vnni`). `MODELVET_KERNELS=scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still
-//!   forces scalar). `Q5_1`, `Q2_K` and `Q3_K` use candle's block types and their `vec_dot`.
+//!   forces scalar). `Q5_1` (what llama.cpp's Q5_K_M falls back to for rows not a multiple of 256 wide)
+//!   is ggml's Q4_1 arithmetic on 5-bit values: unpacked, it runs on the Q4_1 kernels. `Q2_K` and `Q3_K`
+//!   use candle's block types and their `vec_dot`.
 //! - bf16 and f16 weights (Hugging Face checkpoints) stay 16-bit in the map: each row is widened inside
 //!   the dot product against f32 activations (AVX2+FMA, F16C for f16; scalar otherwise), never as a
 //!   whole. f32 weights are read in place when aligned. [`QMatrix::to_f32`] and [`QMatrix::to_q8_0`]
@@ -30,7 +32,7 @@
 //! Weights are borrowed from a memory-mapped file; nothing is copied or expanded.
 
 use candle_core::quantized::{k_quants, GgmlDType, GgmlType};
-use half::{bf16, f16};
+use half::f16;
 use std::sync::Arc;
 
 /// Values per block of the 8-bit activation blocks (and of Q4_1/Q5_0/Q8_0 weights).
@@ -85,6 +87,9 @@ enum Kind {
     Q4_0,
     Q4_1,
     Q5_0,
+    /// Q5_1: Q4_1's arithmetic on 5-bit weights (ggml's `vec_dot_q5_1_q8_1`), unpacked and read by the
+    /// Q4_1 kernels.
+    Q5_1,
     Q8_0,
     Q4K,
     Q5K,
@@ -102,7 +107,7 @@ impl Kind {
     /// Kinds that read the same quantized activations: the 8-bit-block kernels share one quantization.
     fn family(self) -> Kind {
         match self {
-            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => Kind::Q8_0,
+            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q5_1 | Kind::Q8_0 => Kind::Q8_0,
             Kind::Q4K | Kind::Q5K | Kind::Q6K => Kind::Q6K,
             other => other,
         }
@@ -170,6 +175,7 @@ impl QMatrix {
         let kind = match dtype {
             GgmlDType::Q4_1 => Kind::Q4_1,
             GgmlDType::Q5_0 => Kind::Q5_0,
+            GgmlDType::Q5_1 => Kind::Q5_1,
             GgmlDType::Q8_0 => Kind::Q8_0,
             GgmlDType::Q4_0 => Kind::Q4_0,
             GgmlDType::Q4K => Kind::Q4K,
@@ -178,7 +184,7 @@ impl QMatrix {
             GgmlDType::F32 => Kind::F32,
             GgmlDType::BF16 => Kind::BF16,
             GgmlDType::F16 => Kind::F16,
-            GgmlDType::Q5_1 | GgmlDType::Q2K | GgmlDType::Q3K => Kind::Candle(dtype),
+            GgmlDType::Q2K | GgmlDType::Q3K => Kind::Candle(dtype),
             other => return Err(QuantError::Unsupported(other)),
         };
         // candle's block types hold f16 fields: their rows must be 2-byte aligned in memory (its
@@ -287,54 +293,7 @@ impl QMatrix {
             out.copy_from_slice(&w[r * self.cols..(r + 1) * self.cols]);
             return;
         }
-        let row = self.row(r);
-        match self.dtype {
-            GgmlDType::F32 => {
-                for (o, b) in out.iter_mut().zip(row.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                }
-            }
-            GgmlDType::F16 => {
-                for (o, b) in out.iter_mut().zip(row.chunks_exact(2)) {
-                    *o = f16::from_le_bytes([b[0], b[1]]).to_f32();
-                }
-            }
-            GgmlDType::BF16 => {
-                for (o, b) in out.iter_mut().zip(row.chunks_exact(2)) {
-                    *o = bf16::from_le_bytes([b[0], b[1]]).to_f32();
-                }
-            }
-            GgmlDType::Q4_1 => {
-                for (blk, o) in row.chunks_exact(20).zip(out.chunks_exact_mut(QK)) {
-                    let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
-                    for j in 0..16 {
-                        o[j] = d * (blk[4 + j] & 0x0F) as f32 + m;
-                        o[j + 16] = d * (blk[4 + j] >> 4) as f32 + m;
-                    }
-                }
-            }
-            GgmlDType::Q5_0 => {
-                for (blk, o) in row.chunks_exact(22).zip(out.chunks_exact_mut(QK)) {
-                    let d = f16_at(blk, 0);
-                    let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
-                    for j in 0..16 {
-                        let lo = (blk[6 + j] & 0x0F) | ((((qh >> j) & 1) as u8) << 4);
-                        let hi = (blk[6 + j] >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4);
-                        o[j] = d * (lo as i32 - 16) as f32;
-                        o[j + 16] = d * (hi as i32 - 16) as f32;
-                    }
-                }
-            }
-            GgmlDType::Q8_0 => {
-                for (blk, o) in row.chunks_exact(34).zip(out.chunks_exact_mut(QK)) {
-                    let d = f16_at(blk, 0);
-                    for j in 0..QK {
-                        o[j] = d * (blk[2 + j] as i8) as f32;
-                    }
-                }
-            }
-            dtype => candle_to_float(dtype, row, out),
-        }
+        dequant::row(self.dtype, self.row(r), out)
     }
 }
 
@@ -515,7 +474,9 @@ fn quantize_candle(dtype: GgmlDType, x: &[f32]) -> Vec<u32> {
 impl QMatrix {
     fn quantize(&self, x: &[f32]) -> Acts {
         match self.kind {
-            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q8_0 => Acts::Q8(quantize_q8(x)),
+            Kind::Q4_0 | Kind::Q4_1 | Kind::Q5_0 | Kind::Q5_1 | Kind::Q8_0 => {
+                Acts::Q8(quantize_q8(x))
+            }
             Kind::Q4K | Kind::Q5K | Kind::Q6K => Acts::Q8K(quantize_q8k(x)),
             Kind::Candle(dtype) => Acts::Candle(quantize_candle(dtype, x)),
             Kind::F32 | Kind::BF16 | Kind::F16 => Acts::F32,
@@ -534,6 +495,7 @@ impl QMatrix {
             (Kind::Q4_0, Acts::Q8(a)) => (k.q4_0)(w, a),
             (Kind::Q4_1, Acts::Q8(a)) => (k.q4_1)(w, a),
             (Kind::Q5_0, Acts::Q8(a)) => (k.q5_0)(w, a),
+            (Kind::Q5_1, Acts::Q8(a)) => (k.q5_1)(w, a),
             (Kind::Q8_0, Acts::Q8(a)) => (k.q8_0)(w, a),
             (Kind::Q4K, Acts::Q8K(a)) => (k.q4k)(w, a),
             (Kind::Q5K, Acts::Q8K(a)) => (k.q5k)(w, a),
@@ -671,6 +633,9 @@ fn matmul_many_with(
             }
             (true, Some(u), Kind::Q5_0) => {
                 Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, u.quad_signed)
+            }
+            (true, Some(u), Kind::Q5_1) => {
+                Plan::Unpack32(u.q5_1, u.dot_q4_1, u.tile_q4_1, u.quad_q4_1)
             }
             (true, Some(u), Kind::Q8_0) => {
                 Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, u.quad_q8_0_raw)
@@ -1012,6 +977,7 @@ struct Kernels {
     q4_0: Dot<Q8Block>,
     q4_1: Dot<Q8Block>,
     q5_0: Dot<Q8Block>,
+    q5_1: Dot<Q8Block>,
     q8_0: Dot<Q8Block>,
     q4k: Dot<Q8KBlock>,
     q5k: Dot<Q8KBlock>,
@@ -1029,6 +995,7 @@ struct Unpacked {
     q4_0: Unpack,
     q4_1: Unpack,
     q5_0: Unpack,
+    q5_1: Unpack,
     dot_q4_1: DotUnpacked,
     dot_signed: DotUnpacked,
     q4k: UnpackK,
@@ -1111,6 +1078,7 @@ impl Kernels {
                 q4_0: |w, a| unsafe { avx2::q4_0(w, a) },
                 q4_1: |w, a| unsafe { avx2::q4_1(w, a) },
                 q5_0: |w, a| unsafe { avx2::q5_0(w, a) },
+                q5_1: |w, a| unsafe { avx2::q5_1(w, a) },
                 q8_0: |w, a| unsafe { avx2::q8_0(w, a) },
                 q4k: |w, a| unsafe { avx2::q4k(w, a) },
                 q5k: |w, a| unsafe { avx2::q5k(w, a) },
@@ -1121,6 +1089,7 @@ impl Kernels {
                     q4_0: |w, q, s| unsafe { avx2::decode_q4_0(w, q, s) },
                     q4_1: |w, q, s| unsafe { avx2::decode_q4_1(w, q, s) },
                     q5_0: |w, q, s| unsafe { avx2::decode_q5_0(w, q, s) },
+                    q5_1: |w, q, s| unsafe { avx2::decode_q5_1(w, q, s) },
                     dot_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1(q, s, a) },
                     dot_signed: |q, s, a| unsafe { avx2::dot_unpacked_signed(q, s, a) },
                     q4k: |w, u| unsafe { avx2::decode_q4k(w, u) },
@@ -1152,6 +1121,7 @@ impl Kernels {
             q4_0: scalar::q4_0,
             q4_1: scalar::q4_1,
             q5_0: scalar::q5_0,
+            q5_1: scalar::q5_1,
             q8_0: scalar::q8_0,
             q4k: scalar::q4k,
             q5k: scalar::q5k,
@@ -1177,6 +1147,7 @@ pub fn kernel_name() -> &'static str {
     kernels().level.name()
 }
 
+mod dequant;
 mod scalar;
 
 #[cfg(target_arch = "x86_64")]

@@ -151,6 +151,41 @@ pub unsafe fn decode_q4_1(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
     }
 }
 
+/// Q5_1 blocks unpacked once: 32 bytes (0..31: the low nibble and the fifth bit, as ggml's
+/// `vec_dot_q5_1_q8_1` builds them) and the f32 pair (d, m) per block, for the Q4_1 kernels, whose
+/// arithmetic is ggml's Q5_1 arithmetic on these bytes.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn decode_q5_1(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
+    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 24);
+    for (i, sc) in s.iter_mut().enumerate() {
+        let blk = w.as_ptr().add(i * 24);
+        let mut dm = [0f32; 4];
+        _mm_storeu_ps(dm.as_mut_ptr(), halves(blk));
+        *sc = [dm[0], dm[1]];
+        let hi = _mm256_and_si256(bits(blk.add(4)), _mm256_set1_epi8(0x10));
+        let qx = _mm256_or_si256(nibbles(blk.add(8)), hi);
+        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
+    }
+}
+
+/// One Q5_1 row against one activation row: unpacked ([`decode_q5_1`]) into a per-thread buffer and
+/// summed by [`dot_unpacked_q4_1`], the kernel a product over several activation rows uses, so a row
+/// alone and in a batch get the same bits.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn q5_1(w: &[u8], a: &[Q8Block]) -> f32 {
+    thread_local! {
+        static BUF: std::cell::RefCell<(Vec<u8>, Vec<[f32; 2]>)> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    let n = a.len().min(w.len() / 24);
+    BUF.with_borrow_mut(|(q, s)| {
+        q.resize(n * 32, 0);
+        s.resize(n, [0.0; 2]);
+        decode_q5_1(w, q, s);
+        dot_unpacked_q4_1(q, s, &a[..n])
+    })
+}
+
 /// Q5_0 blocks unpacked once: 32 signed bytes (−16..15) and the f32 scale per block.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn decode_q5_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {

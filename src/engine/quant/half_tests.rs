@@ -4,6 +4,7 @@
 use super::*;
 use candle_core::quantized::QTensor;
 use candle_core::{Device, Tensor};
+use half::bf16;
 
 /// Deterministic pseudo-random values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {

@@ -45,6 +45,23 @@ pub fn q5_0(w: &[u8], a: &[Q8Block]) -> f32 {
     sum
 }
 
+/// ggml's `vec_dot_q5_1_q8_1`: Q4_1's sum on 5-bit weights (0..31), `d·y.d·Σ q·y + m·y.s` per block.
+pub fn q5_1(w: &[u8], a: &[Q8Block]) -> f32 {
+    let mut sum = 0f32;
+    for (blk, b) in w.chunks_exact(24).zip(a) {
+        let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
+        let qh = u32::from_le_bytes([blk[4], blk[5], blk[6], blk[7]]);
+        let mut dot = 0i32;
+        for j in 0..16 {
+            let lo = ((blk[8 + j] & 0x0F) | ((((qh >> j) & 1) as u8) << 4)) as i32;
+            let hi = ((blk[8 + j] >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4)) as i32;
+            dot += lo * b.qs[j] as i32 + hi * b.qs[j + 16] as i32;
+        }
+        sum += d * b.d * dot as f32 + m * b.s;
+    }
+    sum
+}
+
 pub fn q8_0(w: &[u8], a: &[Q8Block]) -> f32 {
     let mut sum = 0f32;
     for (blk, b) in w.chunks_exact(34).zip(a) {
