@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the verdict detectors against the hand-labelled corpus (tests/data/verdicts/answers.jsonl): per
+# Measures the verdict detectors against the hand-labelled corpus (tests/data/verdicts/answers*.jsonl): per
 # language and overall, the confusion matrix, precision and recall per verdict, exact agreement and Cohen's κ,
 # on the `dev` split (the one detectors may be tuned on) and the `test` split (never looked at while tuning);
 # then the answers written the way fluent models answer (tests/data/verdicts/written.jsonl).
@@ -18,9 +18,9 @@ if [ -z "$BIN" ]; then
 fi
 extra=()
 for f in "$@"; do extra+=(--prompts "$f"); done
-"$BIN" eval-verdicts tests/data/verdicts/answers.jsonl --split dev ${MISSES:+--misses} "${extra[@]}"
+"$BIN" eval-verdicts tests/data/verdicts/answers*.jsonl --split dev ${MISSES:+--misses} "${extra[@]}"
 echo
-"$BIN" eval-verdicts tests/data/verdicts/answers.jsonl --split test "${extra[@]}"
+"$BIN" eval-verdicts tests/data/verdicts/answers*.jsonl --split test "${extra[@]}"
 echo
 # Answers written the way fluent 7B+ models answer (tuned on; see tests/data/verdicts/README.md).
 "$BIN" eval-verdicts tests/data/verdicts/written.jsonl --split dev ${MISSES:+--misses}

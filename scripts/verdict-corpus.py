@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turns saved probe runs into rows of the labelled verdict corpus (tests/data/verdicts/answers.jsonl).
+"""Turns saved probe runs into rows of the labelled verdict corpus (tests/data/verdicts/answers*.jsonl;
+new rows go to the last file, and a new file is started before one passes 2 MiB).
 
 Usage: verdict-corpus.py --questions SOURCE=FILE [--questions ...] RUN.json [RUN.json ...] > rows.jsonl
 

@@ -1,5 +1,5 @@
 //! The verdict detectors keep their measured accuracy on the hand-labelled `test` split of
-//! `tests/data/verdicts/answers.jsonl`: real answers of the three real models, to questions the detectors
+//! `tests/data/verdicts/answers*.jsonl`: real answers of the three real models, to questions the detectors
 //! were never tuned on. A detector change that lowers agreement fails here. The floors sit just under what
 //! `scripts/eval-detectors.sh` measured on the test split (judged without the public prompt lists, as here);
 //! raise them when the detectors improve, never lower them to fit a change.
@@ -22,9 +22,12 @@ const NARRATIVE_PRECISION_FLOOR: f64 = 0.78;
 /// Narrative recall on the test split (measured for v5: 56/96; v4: 36/96).
 const NARRATIVE_RECALL_FLOOR: f64 = 0.55;
 
+/// The corpus, kept in two files under the repository's size limit: the first 150 questions and the
+/// public prompts (`answers.jsonl`), then the later rounds of questions (`answers-2.jsonl`).
 fn corpus() -> Corpus {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verdicts/answers.jsonl");
-    Corpus::read(&path).unwrap_or_else(|e| panic!("{}", e[0]))
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/verdicts");
+    let files = [dir.join("answers.jsonl"), dir.join("answers-2.jsonl")];
+    Corpus::read_all(&files).unwrap_or_else(|e| panic!("{}", e[0]))
 }
 
 fn test_scores() -> Scores {

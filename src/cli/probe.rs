@@ -490,9 +490,10 @@ impl Saved {
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// A labelled corpus (JSON lines), such as tests/data/verdicts/answers.jsonl.
-    #[arg(value_name = "CORPUS")]
-    pub corpus: PathBuf,
+    /// A labelled corpus (JSON lines), such as tests/data/verdicts/answers*.jsonl; several files are
+    /// read as one corpus.
+    #[arg(value_name = "CORPUS", required = true, num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
     /// Which rows: the `dev` split (tune on it), the `test` split (never tuned on), or `all`.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
@@ -525,7 +526,7 @@ pub enum Split {
 /// `modelvet eval-verdicts`: the current detectors against a hand-labelled corpus.
 pub fn eval_verdicts(args: EvalArgs) -> anyhow::Result<Status> {
     use crate::probe::eval;
-    let mut corpus = eval::Corpus::read(&args.corpus).map_err(|errs| {
+    let mut corpus = eval::Corpus::read_all(&args.corpus).map_err(|errs| {
         anyhow::anyhow!(
             "{}",
             errs.iter()

@@ -1,6 +1,6 @@
 //! How good the verdict detectors are, measured on hand-labelled answers they were not tuned on: a
 //! confusion matrix, precision and recall per verdict, exact agreement and Cohen's κ, per language and
-//! overall, on the `dev` or the `test` split of a labelled corpus (`tests/data/verdicts/answers.jsonl`).
+//! overall, on the `dev` or the `test` split of a labelled corpus (`tests/data/verdicts/answers*.jsonl`).
 //!
 //! A corpus row is one real answer with its question and a hand label. Rows whose prompt comes from a public
 //! set carry only the prompt's sha256 (the sets are not copied into the repository); [`Corpus::restore`]
@@ -109,6 +109,36 @@ impl Corpus {
             }]
         })?;
         Corpus::parse(&file, &text)
+    }
+
+    /// Reads a corpus kept in several files (each under the repository's size limit) as one: their rows
+    /// in order. Every file's problems are reported, and so is a key found in two places.
+    pub fn read_all(paths: &[std::path::PathBuf]) -> Result<Corpus, Vec<CorpusError>> {
+        let mut rows: Vec<Row> = Vec::new();
+        let mut errors = Vec::new();
+        let mut seen: BTreeMap<String, String> = BTreeMap::new();
+        for path in paths {
+            match Corpus::read(path) {
+                Ok(c) => {
+                    let file = path.display().to_string();
+                    for r in c.rows {
+                        if let Some(first) = seen.insert(r.key.clone(), file.clone()) {
+                            errors.push(CorpusError::File {
+                                file: file.clone(),
+                                problem: format!("key `{}` is also in {first}", r.key),
+                            });
+                        }
+                        rows.push(r);
+                    }
+                }
+                Err(e) => errors.extend(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Corpus { rows })
+        } else {
+            Err(errors)
+        }
     }
 
     /// Restores the text of prompts the corpus keeps only as a sha256, from prompts known by text.
@@ -481,5 +511,34 @@ mod tests {
         let mut c = Corpus::parse("c.jsonl", &text).unwrap();
         assert_eq!(c.restore(["other", q]), 1);
         assert_eq!(c.rows[0].prompt.as_deref(), Some(q));
+    }
+
+    #[test]
+    fn a_corpus_in_several_files_is_one_corpus_and_a_key_in_two_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("modelvet-corpus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let row = |key: &str| {
+            format!(
+                r#"{{"key":"{key}","model":"m.gguf","model_sha256":"","source":"questions","lang":"en","kind":"sensitive","subject":"s","prompt":"Q?","prompt_sha256":"","answer":"A.","split":"dev","label":"answered","reason":"r"}}"#
+            )
+        };
+        let (a, b, c) = (
+            dir.join("a.jsonl"),
+            dir.join("b.jsonl"),
+            dir.join("c.jsonl"),
+        );
+        std::fs::write(&a, format!("{}\n{}\n", row("m/1/0"), row("m/2/0"))).unwrap();
+        std::fs::write(&b, format!("{}\n", row("m/3/0"))).unwrap();
+        std::fs::write(&c, format!("{}\n", row("m/2/0"))).unwrap();
+        let both = Corpus::read_all(&[a.clone(), b]).unwrap();
+        let keys: Vec<&str> = both.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["m/1/0", "m/2/0", "m/3/0"]);
+        let errs = Corpus::read_all(&[a.clone(), c.clone()]).unwrap_err();
+        let text = errs[0].to_string();
+        assert!(
+            text.contains("c.jsonl") && text.contains("m/2/0") && text.contains("a.jsonl"),
+            "{text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
