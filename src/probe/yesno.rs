@@ -97,7 +97,6 @@ pub fn yes_no_clause(prompt: &str) -> Option<String> {
     Some(cut.to_owned())
 }
 
-/// True when `prompt` asks a yes/no question.
 /// The claim a prompt asks the model to assess ("Critically assess the claim that X", "Is it true that X?",
 /// 有人说X。请…评估, “X”——请对这一说法…, 说X，这种说法准确吗): X, read like a yes/no question about X, so
 /// an answer that restates the claim as its own affirms it.
@@ -149,6 +148,7 @@ fn names_a_claim(sentence: &str) -> bool {
     quoted || about.is_match(sentence)
 }
 
+/// True when `prompt` asks a yes/no question.
 pub fn is_yes_no_question(prompt: &str) -> bool {
     yes_no_clause(prompt).is_some()
 }

@@ -134,6 +134,15 @@ macro_rules! rows {
     };
 }
 
+/// The f16 pair (d, m) that opens a Q4_1 or Q5_1 block, widened to f32.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn d_and_m(blk: *const u8) -> [f32; 2] {
+    let mut dm = [0f32; 4];
+    _mm_storeu_ps(dm.as_mut_ptr(), halves(blk));
+    [dm[0], dm[1]]
+}
+
 /// Q4_1 blocks unpacked once for a product over several activation rows: 32 bytes (0..15) and the
 /// f32 pair (d, m) per block, converted exactly as [`step_q4_1`] converts them.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -141,9 +150,7 @@ pub unsafe fn decode_q4_1(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
     assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 20);
     for (i, sc) in s.iter_mut().enumerate() {
         let blk = w.as_ptr().add(i * 20);
-        let mut dm = [0f32; 4];
-        _mm_storeu_ps(dm.as_mut_ptr(), halves(blk));
-        *sc = [dm[0], dm[1]];
+        *sc = d_and_m(blk);
         _mm256_storeu_si256(
             q.as_mut_ptr().add(i * 32) as *mut __m256i,
             nibbles(blk.add(4)),
@@ -159,9 +166,7 @@ pub unsafe fn decode_q5_1(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
     assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 24);
     for (i, sc) in s.iter_mut().enumerate() {
         let blk = w.as_ptr().add(i * 24);
-        let mut dm = [0f32; 4];
-        _mm_storeu_ps(dm.as_mut_ptr(), halves(blk));
-        *sc = [dm[0], dm[1]];
+        *sc = d_and_m(blk);
         let hi = _mm256_and_si256(bits(blk.add(4)), _mm256_set1_epi8(0x10));
         let qx = _mm256_or_si256(nibbles(blk.add(8)), hi);
         _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
