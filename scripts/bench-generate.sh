@@ -36,7 +36,7 @@ bench_model() { # bench_model NAME PATH [PEER_GGUF [PRECISION]]: PATH for modelv
   for _ in $(seq "$RUNS"); do
     local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --precision "$precision" --quiet >/dev/null; } 2>&1 )"
     local line; line="$(echo "$err" | grep 'prompt tokens')"
-    kernels="$(echo "$line" | sed -n 's/.*[ ,]\([a-z0-9+]*\) kernels.*/\1/p')"
+    kernels="$(echo "$line" | sed -n 's/.*[ ,]\([a-z0-9+-]*\) kernels.*/\1/p')"
     local rss; rss="$(echo "$err" | awk '/MAXRSS/{print $2}')"; [ "$rss" -gt "$mem" ] && mem="$rss"
     best_mv="$best_mv$line"$'\n'
   done

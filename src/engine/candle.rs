@@ -256,9 +256,8 @@ impl CandleGenerator {
                 // The native forward pass computes on the stored blocks; `auto` keeps them (they are
                 // llama.cpp's arithmetic), `f32` widens every matrix.
                 let f32_weights = opts.precision == super::Precision::F32;
-                // The kernel family is part of the record: scalar and AVX2 kernels sum in different
-                // orders, so greedy text can differ between machines on near-ties (`avx2+vnni` sums
-                // as `avx2` does).
+                // The kernel family is part of the record: scalar, AVX2 and AVX-512 VNNI kernels sum in
+                // different orders, so greedy text can differ between machines on near-ties.
                 if f32_weights {
                     precision = "f32";
                 } else {

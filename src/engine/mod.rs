@@ -205,8 +205,8 @@ pub struct EngineInfo {
     pub prefix_cache: bool,
     /// `f32` (weights widened at load: exact arithmetic on the stored weights), `quantized` (candle's
     /// quantized kernels), or for modelvet's own forward pass `quantized, avx2 kernels` / `quantized,
-    /// scalar kernels` (the two sum in different orders, so near-ties can resolve differently;
-    /// `avx2+vnni`, AVX-512 VNNI prompt tiles, sums exactly as `avx2`); for a Hugging Face folder on the
+    /// scalar kernels` / `quantized, avx512-vnni kernels` (each sums in its own order, so near-ties can
+    /// resolve differently between them); for a Hugging Face folder on the
     /// native pass, the stored type and the kernels (`bf16, avx2 kernels`), `f32`, or `q8_0 (quantized at
     /// load from bf16), avx2 kernels`.
     pub precision: String,

@@ -9,11 +9,13 @@
 //!   ggml's arithmetic: activations quantized to 8-bit blocks of 32 with f16 scales (ggml's `q8_0`/`q8_1`)
 //!   or, for the k-quants, to blocks of 256 with an f32 scale and 16-value sums (ggml's `q8_K`); integer dot
 //!   products per block, one float scale per block. Each has a scalar version (the reference) and an
-//!   AVX2+FMA+F16C version, picked at run time from the CPU; where the CPU has AVX-512 VNNI, the products
-//!   over several activation rows take four weight rows by four activation rows with `vpdpbusd`
-//!   (Q4_0, Q4_1, Q5_0, Q8_0) or `vpdpwssd` (Q4_K, Q5_K, Q6_K) and give exactly the AVX2 sums (level
-//!   `avx2+vnni`). `MODELVET_KERNELS=scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still
-//!   forces scalar). `Q5_1` (what llama.cpp's Q5_K_M falls back to for rows not a multiple of 256 wide)
+//!   AVX2+FMA+F16C version, picked at run time from the CPU. Where the CPU has AVX-512 VNNI (level
+//!   `avx512-vnni`), the signed formats Q4_0, Q5_0 and Q8_0 take eight interleaved weight rows per
+//!   `vpdpbusd` in an arithmetic of their own (the scalar reference's products, four partial sums:
+//!   [`vnni`]), and the products over several activation rows of Q4_1 and the k-quants take four weight
+//!   rows by four activation rows with `vpdpbusd` or `vpdpwssd`, giving exactly the AVX2 sums.
+//!   `MODELVET_KERNELS=scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still forces
+//!   scalar). `Q5_1` (what llama.cpp's Q5_K_M falls back to for rows not a multiple of 256 wide)
 //!   is ggml's Q4_1 arithmetic on 5-bit values: unpacked, it runs on the Q4_1 kernels. `Q2_K` and `Q3_K`
 //!   use candle's block types and their `vec_dot`.
 //! - bf16 and f16 weights (Hugging Face checkpoints) stay 16-bit in the map: each row is widened inside
@@ -373,6 +375,8 @@ struct Q8Block {
     qs: [i8; QK],
     d: f32,
     s: f32,
+    /// `Σ qs`, for kernels that make the weights unsigned and take `128·Σ qs` back off.
+    sum: i32,
 }
 
 /// Values per k-quant block (and per block of its 8-bit activations).
@@ -411,6 +415,7 @@ fn quantize_q8(x: &[f32]) -> Vec<Q8Block> {
                 qs,
                 d: f16::from_f32(d).to_f32(),
                 s: f16::from_f32(d * sum as f32).to_f32(),
+                sum,
             }
         })
         .collect()
@@ -565,6 +570,9 @@ enum Plan {
     /// (the one-row kernel for the rest).
     Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<Quad>),
     UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile, Option<DotKQuad>),
+    /// Interleaved [`ROWS`] at a time and multiplied by [`vnni::gemm`] in the reference's arithmetic (the
+    /// one-row kernels of that level have it too).
+    Interleave(Interleaved),
 }
 
 fn matmul_many_with(
@@ -625,20 +633,44 @@ fn matmul_many_with(
             }
         };
         let plan = match (m >= 2, &kern.unpacked, w.kind) {
+            (
+                true,
+                Some(Unpacked {
+                    interleaved: Some(i),
+                    ..
+                }),
+                Kind::Q4_0,
+            ) => Plan::Interleave(i.q4_0),
+            (
+                true,
+                Some(Unpacked {
+                    interleaved: Some(i),
+                    ..
+                }),
+                Kind::Q5_0,
+            ) => Plan::Interleave(i.q5_0),
+            (
+                true,
+                Some(Unpacked {
+                    interleaved: Some(i),
+                    ..
+                }),
+                Kind::Q8_0,
+            ) => Plan::Interleave(i.q8_0),
             (true, Some(u), Kind::Q4_0) => {
-                Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, u.quad_signed)
+                Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, None)
             }
             (true, Some(u), Kind::Q4_1) => {
                 Plan::Unpack32(u.q4_1, u.dot_q4_1, u.tile_q4_1, u.quad_q4_1)
             }
             (true, Some(u), Kind::Q5_0) => {
-                Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, u.quad_signed)
+                Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, None)
             }
             (true, Some(u), Kind::Q5_1) => {
                 Plan::Unpack32(u.q5_1, u.dot_q4_1, u.tile_q4_1, u.quad_q4_1)
             }
             (true, Some(u), Kind::Q8_0) => {
-                Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, u.quad_q8_0_raw)
+                Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, None)
             }
             (true, Some(u), Kind::Q4K) => {
                 Plan::UnpackK(u.q4k, u.dot_k_mins, u.tile_k_mins, u.quad_k_mins)
@@ -658,7 +690,6 @@ fn matmul_many_with(
                         _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
                     })
                     .collect();
-                let raw_q8 = w.kind == Kind::Q8_0;
                 let group = match quad {
                     // Whole quads of weight rows for the four-by-four kernel.
                     Some(_) => rows_per_group(k).max(4) / 4 * 4,
@@ -675,17 +706,7 @@ fn matmul_many_with(
                     let rows = group.min(end - r0);
                     // Weight rows 0..quads·4 go four at a time through `quad`, the rest one at a time.
                     let quads = if quad.is_some() { rows / 4 } else { 0 };
-                    // Q8_0's quad reads its rows in place: only the rest are unpacked, and the quads'
-                    // scales come from the file.
-                    let raw = raw_q8 && quads > 0;
                     for j in 0..rows {
-                        if raw && j < 4 * quads {
-                            let row = w.row(r0 + j);
-                            for (i, s) in sc[j * nb..(j + 1) * nb].iter_mut().enumerate() {
-                                *s = [f16_at(row, i * 34), 0.0];
-                            }
-                            continue;
-                        }
                         let (qj, sj) = (&mut q[j * k..(j + 1) * k], &mut sc[j * nb..(j + 1) * nb]);
                         unpack(w.row(r0 + j), qj, sj);
                     }
@@ -704,10 +725,7 @@ fn matmul_many_with(
                         rows,
                         quads,
                         |i0, ys, j| {
-                            let qs = std::array::from_fn(|t| match raw {
-                                true => &w.row(r0 + j + t)[2..],
-                                false => unpacked(j + t).0,
-                            });
+                            let qs = std::array::from_fn(|t| unpacked(j + t).0);
                             let quad = quad.expect("quads only with a quad kernel");
                             let g = j / 4;
                             let d = &d4[g * nb * per_block..(g + 1) * nb * per_block];
@@ -720,14 +738,8 @@ fn matmul_many_with(
                             }
                         },
                         |i, y, j| {
-                            let v = if raw && j < 4 * quads {
-                                // Not unpacked: the direct kernel, whose bits the unpacked one has.
-                                (kern.q8_0)(w.row(r0 + j), y)
-                            } else {
-                                let (qj, sj) = unpacked(j);
-                                dot(qj, sj, y)
-                            };
-                            put(i, j, v);
+                            let (qj, sj) = unpacked(j);
+                            put(i, j, dot(qj, sj, y));
                         },
                     );
                     r0 += rows;
@@ -776,6 +788,43 @@ fn matmul_many_with(
                         |i, y, j| put(i, j, dot(unpacked(j), y)),
                     );
                     r0 += rows;
+                }
+            }
+            Plan::Interleave(iv) => {
+                let blocks: Vec<&[Q8Block]> = a
+                    .iter()
+                    .map(|acts| match acts {
+                        Acts::Q8(b) => b.as_slice(),
+                        _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
+                    })
+                    .collect();
+                let nb = k / QK;
+                let (mut q, mut sc) = (vec![0u8; nb * 32 * ROWS], vec![0f32; nb * ROWS]);
+                let whole = start + (end - start) / ROWS * ROWS;
+                for r0 in (start..whole).step_by(ROWS) {
+                    (iv.pack)(std::array::from_fn(|r| w.row(r0 + r)), &mut q, &mut sc);
+                    // Tiles of activation rows; two or three left over make one more, padded with
+                    // copies of the last (each element has the same bits either way; `put` drops them).
+                    let mut i0 = 0;
+                    while i0 + 2 <= m {
+                        let ys = std::array::from_fn(|c| blocks[(i0 + c).min(m - 1)]);
+                        for (r, row) in (iv.gemm)(&q, &sc, ys).iter().enumerate() {
+                            for (c, &v) in row.iter().enumerate() {
+                                put(i0 + c, r0 + r, v);
+                            }
+                        }
+                        i0 += TILE;
+                    }
+                    for i in i0..m {
+                        for r in r0..r0 + ROWS {
+                            put(i, r, w.dot(kern, r, &xs[i * k..(i + 1) * k], &a[i]));
+                        }
+                    }
+                }
+                for r in whole..end {
+                    for (i, acts) in a.iter().enumerate() {
+                        put(i, r, w.dot(kern, r, &xs[i * k..(i + 1) * k], acts));
+                    }
                 }
             }
             Plan::Direct => {
@@ -907,134 +956,10 @@ fn scores8_scalar(q: &[f32], keys: [&[f32]; 8]) -> [f32; 8] {
     acc
 }
 
-/// An instruction set the kernels are written for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Level {
-    Scalar,
-    Avx2,
-    /// AVX2 plus AVX-512 VNNI (F, BW, VL, VNNI) for the four-by-four prompt and batch tiles: the same
-    /// sums as `Avx2` (bit for bit), in fewer instructions.
-    Avx512Vnni,
-}
-
-impl Level {
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Scalar => "scalar",
-            Level::Avx2 => "avx2",
-            // The record's name: AVX2's sums, with VNNI tiles.
-            Level::Avx512Vnni => "avx2+vnni",
-        }
-    }
-
-    /// The levels this CPU can run, from scalar up.
-    pub fn available() -> Vec<Level> {
-        let mut v = vec![Level::Scalar];
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-        {
-            v.push(Level::Avx2);
-            if is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512vnni")
-            {
-                v.push(Level::Avx512Vnni);
-            }
-        }
-        v
-    }
-
-    /// The level to run given `MODELVET_KERNELS` (`scalar`, `avx2`, `auto`) and `MODELVET_SCALAR_KERNELS`
-    /// (any value: scalar): the best level the CPU has that is not above the one asked for. An unknown
-    /// name means `auto`; the engine record names the level that ran.
-    fn chosen(kernels: Option<&str>, scalar: bool, available: &[Level]) -> Level {
-        let best = available.last().copied().unwrap_or(Level::Scalar);
-        let cap = match kernels.map(str::trim) {
-            _ if scalar => Level::Scalar,
-            Some("scalar") => Level::Scalar,
-            Some("avx2") => Level::Avx2,
-            Some("avx512" | "avx512vnni" | "avx2+vnni") => Level::Avx512Vnni,
-            _ => best,
-        };
-        available
-            .iter()
-            .copied()
-            .filter(|l| *l <= cap)
-            .max()
-            .unwrap_or(Level::Scalar)
-    }
-}
-
-/// One weight row against one activation row.
-type Dot<A> = fn(&[u8], &[A]) -> f32;
-
-/// The dot-product kernels of one instruction set.
-struct Kernels {
-    level: Level,
-    q4_0: Dot<Q8Block>,
-    q4_1: Dot<Q8Block>,
-    q5_0: Dot<Q8Block>,
-    q5_1: Dot<Q8Block>,
-    q8_0: Dot<Q8Block>,
-    q4k: Dot<Q8KBlock>,
-    q5k: Dot<Q8KBlock>,
-    q6k: Dot<Q8KBlock>,
-    /// 16-bit weight rows against f32 activations.
-    bf16: Dot<f32>,
-    f16: Dot<f32>,
-    /// Unpack-once kernels for products over several activation rows (SIMD only).
-    unpacked: Option<Unpacked>,
-}
-
-/// Kernels that unpack a weight row once (to bytes and scales) and then dot it with each activation
-/// row, giving exactly the bits of the direct kernels.
-struct Unpacked {
-    q4_0: Unpack,
-    q4_1: Unpack,
-    q5_0: Unpack,
-    q5_1: Unpack,
-    dot_q4_1: DotUnpacked,
-    dot_signed: DotUnpacked,
-    q4k: UnpackK,
-    q5k: UnpackK,
-    q6k: UnpackK,
-    dot_k_mins: DotUnpackedK,
-    dot_q6k: DotUnpackedK,
-    q8_0: Unpack,
-    tile_signed: DotUnpackedTile,
-    tile_q4_1: DotUnpackedTile,
-    tile_k_mins: DotUnpackedKTile,
-    tile_q6k: DotUnpackedKTile,
-    /// Four weight rows by [`TILE`] activation rows (AVX-512 VNNI only).
-    quad_signed: Option<Quad>,
-    /// Q8_0 rows read in place (no unpacking): the file's blocks are already bytes and a scale.
-    quad_q8_0_raw: Option<Quad>,
-    quad_q4_1: Option<Quad>,
-    quad_k_mins: Option<DotKQuad>,
-    quad_q6k: Option<DotKQuad>,
-}
-type Unpack = fn(&[u8], &mut [u8], &mut [[f32; 2]]);
-type DotUnpacked = fn(&[u8], &[[f32; 2]], &[Q8Block]) -> f32;
-type UnpackK = fn(&[u8], &mut [KBlock]);
-type DotUnpackedK = fn(&[KBlock], &[Q8KBlock]) -> f32;
 /// Activation rows taken together by the tiled unpacked kernels.
 const TILE: usize = 4;
-type DotUnpackedTile = fn(&[u8], &[[f32; 2]], [&[Q8Block]; TILE]) -> [f32; TILE];
-type DotUnpackedKTile = fn(&[KBlock], [&[Q8KBlock]; TILE]) -> [f32; TILE];
-type DotQuad = fn([&[u8]; 4], &[[f32; 4]], [&[Q8Block]; TILE]) -> [[f32; TILE]; 4];
-
-type DotKQuad = fn([&[KBlock]; 4], [&[Q8KBlock]; TILE]) -> [[f32; TILE]; 4];
-
-/// A four-by-[`TILE`] kernel and how many of each block's unpacked scales it reads (the four rows'
-/// values of each side by side): 1 for the signed formats (`d`), 2 for Q4_1 (`d`, `m`).
-#[derive(Clone, Copy)]
-struct Quad {
-    dot: DotQuad,
-    scales: usize,
-}
+/// Weight rows the interleaved kernels ([`Plan::Interleave`]) take together.
+const ROWS: usize = 8;
 
 /// A k-quant block unpacked: one byte per weight in value order (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63
 /// before its offset of 32), for each 32 weights the 16 scales a SIMD multiply needs (lanes 0..8 the
@@ -1060,98 +985,16 @@ impl KBlock {
     };
 }
 
-impl Kernels {
-    fn new(level: Level) -> Kernels {
-        #[cfg(target_arch = "x86_64")]
-        if level >= Level::Avx2 {
-            let vnni = level == Level::Avx512Vnni;
-            let quad_signed = vnni.then_some(Quad {
-                dot: |q, d, a| unsafe { avx2::dot_unpacked_signed_quad::<32>(q, d, a) },
-                scales: 1,
-            });
-            let quad_q4_1 = vnni.then_some(Quad {
-                dot: |q, d, a| unsafe { avx2::dot_unpacked_q4_1_quad(q, d, a) },
-                scales: 2,
-            });
-            return Kernels {
-                level,
-                q4_0: |w, a| unsafe { avx2::q4_0(w, a) },
-                q4_1: |w, a| unsafe { avx2::q4_1(w, a) },
-                q5_0: |w, a| unsafe { avx2::q5_0(w, a) },
-                q5_1: |w, a| unsafe { avx2::q5_1(w, a) },
-                q8_0: |w, a| unsafe { avx2::q8_0(w, a) },
-                q4k: |w, a| unsafe { avx2::q4k(w, a) },
-                q5k: |w, a| unsafe { avx2::q5k(w, a) },
-                q6k: |w, a| unsafe { avx2::q6k(w, a) },
-                bf16: |w, x| unsafe { avx2::half_dot::<true>(w, x) },
-                f16: |w, x| unsafe { avx2::half_dot::<false>(w, x) },
-                unpacked: Some(Unpacked {
-                    q4_0: |w, q, s| unsafe { avx2::decode_q4_0(w, q, s) },
-                    q4_1: |w, q, s| unsafe { avx2::decode_q4_1(w, q, s) },
-                    q5_0: |w, q, s| unsafe { avx2::decode_q5_0(w, q, s) },
-                    q5_1: |w, q, s| unsafe { avx2::decode_q5_1(w, q, s) },
-                    dot_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1(q, s, a) },
-                    dot_signed: |q, s, a| unsafe { avx2::dot_unpacked_signed(q, s, a) },
-                    q4k: |w, u| unsafe { avx2::decode_q4k(w, u) },
-                    q5k: |w, u| unsafe { avx2::decode_q5k(w, u) },
-                    q6k: |w, u| unsafe { avx2::decode_q6k(w, u) },
-                    dot_k_mins: |u, a| unsafe { avx2::dot_unpacked_k::<false>(u, a) },
-                    dot_q6k: |u, a| unsafe { avx2::dot_unpacked_k::<true>(u, a) },
-                    q8_0: |w, q, s| unsafe { avx2::decode_q8_0(w, q, s) },
-                    tile_signed: |q, s, a| unsafe { avx2::dot_unpacked_signed_tile(q, s, a) },
-                    tile_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1_tile(q, s, a) },
-                    tile_k_mins: |u, a| unsafe { avx2::dot_unpacked_k_tile::<false>(u, a) },
-                    tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
-                    quad_signed,
-                    quad_q8_0_raw: vnni.then_some(Quad {
-                        dot: |q, d, a| unsafe { avx2::dot_unpacked_signed_quad::<34>(q, d, a) },
-                        scales: 1,
-                    }),
-                    quad_q4_1,
-                    quad_k_mins: vnni
-                        .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<false>(w, a) }),
-                    quad_q6k: vnni
-                        .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<true>(w, a) }),
-                }),
-            };
-        }
-        let _ = level;
-        Kernels {
-            level: Level::Scalar,
-            q4_0: scalar::q4_0,
-            q4_1: scalar::q4_1,
-            q5_0: scalar::q5_0,
-            q5_1: scalar::q5_1,
-            q8_0: scalar::q8_0,
-            q4k: scalar::q4k,
-            q5k: scalar::q5k,
-            q6k: scalar::q6k,
-            bf16: scalar::bf16,
-            f16: scalar::f16,
-            unpacked: None,
-        }
-    }
-}
-
-fn kernels() -> &'static Kernels {
-    static K: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
-    K.get_or_init(|| {
-        let asked = std::env::var("MODELVET_KERNELS").ok();
-        let scalar = std::env::var_os("MODELVET_SCALAR_KERNELS").is_some();
-        Kernels::new(Level::chosen(asked.as_deref(), scalar, &Level::available()))
-    })
-}
-
-/// Which kernels this process runs (for the engine record): `avx2` or `scalar`.
-pub fn kernel_name() -> &'static str {
-    kernels().level.name()
-}
-
 mod dequant;
+mod dispatch;
 mod scalar;
+use dispatch::*;
+pub use dispatch::{kernel_name, Level};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod vnni;
 
 #[cfg(test)]
 mod half_tests;

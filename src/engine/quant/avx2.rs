@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 /// whole 64-bit load as its operand: it then stays a `vmovq`, which writes the whole register.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn halves(p: *const u8) -> __m128 {
+pub(super) unsafe fn halves(p: *const u8) -> __m128 {
     let mut v = _mm_loadl_epi64(p as *const __m128i);
     std::arch::asm!("/* {0} */", inout(xmm_reg) v, options(pure, nomem, nostack, preserves_flags));
     _mm_cvtph_ps(v)
@@ -37,7 +37,7 @@ unsafe fn hsum(x: __m256) -> f32 {
 /// 16 bytes of nibbles as 32 bytes: low nibbles in lanes 0..16, high nibbles in lanes 16..32.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(p: *const u8) -> __m256i {
+pub(super) unsafe fn nibbles(p: *const u8) -> __m256i {
     let tmp = _mm_loadu_si128(p as *const __m128i);
     let both = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
     _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
@@ -66,7 +66,7 @@ unsafe fn scales(blk: *const u8, b: &Q8Block) -> __m128 {
 /// The 32 bits at `p` as 32 bytes of 0xFF (bit set) or 0x00.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn bits(p: *const u8) -> __m256i {
+pub(super) unsafe fn bits(p: *const u8) -> __m256i {
     let x32 = (p as *const u32).read_unaligned();
     let shuf = _mm256_set_epi64x(
         0x0303030303030303,
@@ -691,62 +691,6 @@ unsafe fn lane_picks() -> [__m256i; 4] {
         _mm256_set1_epi32(2),
         _mm256_set1_epi32(3),
     ]
-}
-
-/// Four unpacked signed weight rows (Q4_0, Q5_0, Q8_0) against [`TILE`] activation rows, `out[w][c]`,
-/// with AVX-512 VNNI on 256-bit registers (EVEX: 32 of them, so the 16 sums stay in registers). `d4[i]`
-/// holds the four rows' scales of block `i`.
-///
-/// The same bits as [`dot_unpacked_signed`] for every pair: `vpdpbusd` on `|x|` and `±y` gives exactly the
-/// lanes of `madd(maddubs(|x|, ±y), 1)` (each i16 pair sum of `maddubs` is at most 2·128·127, so it never
-/// saturates when activations are in −127..127, as `quantize_q8` makes them), the scale products are the
-/// same single products `s·d` (four at once), and each sum takes the same `fmadd`s in the same order.
-/// What is saved: the weight row's `|x|` and its scale are computed once for four activation rows, the
-/// activation block once for four weight rows, and two instructions per pair become one.
-///
-/// Block `i` of row `w` is the 32 bytes at `q[w][STRIDE·i..]`: unpacked rows (`STRIDE` 32), or Q8_0 rows
-/// read in place from the file (`STRIDE` 34, each slice starting after the first block's scale).
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-pub unsafe fn dot_unpacked_signed_quad<const STRIDE: usize>(
-    q: [&[u8]; 4],
-    d4: &[[f32; 4]],
-    a: [&[Q8Block]; TILE],
-) -> [[f32; TILE]; 4] {
-    let n = a[0].len();
-    assert!(
-        a.iter().all(|r| r.len() == n)
-            && d4.len() >= n
-            && q.iter().all(|q| n == 0 || q.len() >= (n - 1) * STRIDE + 32)
-    );
-    let mut acc = [[_mm256_setzero_ps(); TILE]; 4];
-    let lane = lane_picks();
-    for i in 0..n {
-        let mut qx = [_mm256_setzero_si256(); 4];
-        let mut ax = [_mm256_setzero_si256(); 4];
-        for w in 0..4 {
-            qx[w] = _mm256_loadu_si256(q[w].as_ptr().add(i * STRIDE) as *const __m256i);
-            ax[w] = _mm256_sign_epi8(qx[w], qx[w]);
-        }
-        let da = _mm256_broadcast_ps(&*(d4.as_ptr().add(i) as *const __m128));
-        for c in 0..TILE {
-            let b = a[c].get_unchecked(i);
-            let dd = _mm256_mul_ps(da, _mm256_broadcast_ss(&b.d));
-            let y = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
-            for w in 0..4 {
-                let sy = _mm256_sign_epi8(y, qx[w]);
-                let dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax[w], sy);
-                let d = _mm256_permutevar_ps(dd, lane[w]);
-                acc[w][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot), acc[w][c]);
-            }
-        }
-    }
-    let mut out = [[0f32; TILE]; 4];
-    for w in 0..4 {
-        for c in 0..TILE {
-            out[w][c] = finish(acc[w][c], _mm_setzero_ps());
-        }
-    }
-    out
 }
 
 /// [`dot_unpacked_q4_1`] for four unpacked weight rows against [`TILE`] activation rows, `out[w][c]`,

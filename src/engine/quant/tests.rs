@@ -217,6 +217,37 @@ fn every_kernel_computes_the_scalar_references_sums_on_random_blocks() {
 }
 
 #[test]
+fn the_vnni_signed_kernels_sum_as_documented_four_partial_sums_of_the_references_products() {
+    if !levels().contains(&Level::Avx512Vnni) {
+        eprintln!("no AVX-512 VNNI on this CPU: the avx512-vnni kernels are not run here");
+        return;
+    }
+    let (vnni, scalar) = (Kernels::new(Level::Avx512Vnni), Kernels::new(Level::Scalar));
+    for dtype in [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q8_0] {
+        // 1 to 11 blocks: short last groups of four, and every block number mod 4.
+        for blocks in 1..=11 {
+            let cols = blocks * 32;
+            let w = random_blocks(dtype, blocks, -0.37, 40 + blocks as u64);
+            let x = values(cols, 41 + blocks as u64);
+            let bytes = w.len() / blocks;
+            // Each block's product as the scalar reference rounds it (`d·y.d·Σ x·y`, added to +0.0).
+            let mut parts = [0f32; 4];
+            for b in 0..blocks {
+                let (wb, xb) = (&w[b * bytes..(b + 1) * bytes], &x[b * 32..(b + 1) * 32]);
+                parts[b % 4] += dot_with(&scalar, dtype, wb, xb);
+            }
+            let want = (parts[0] + parts[1]) + (parts[2] + parts[3]);
+            let got = dot_with(&vnni, dtype, &w, &x);
+            assert_eq!(
+                got.to_bits(),
+                want.to_bits(),
+                "{dtype:?}, {blocks} blocks: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
 fn the_scalar_k_quant_kernels_match_candles_reference() {
     // candle's scalar `vec_dot_unopt` is ggml's reference arithmetic; its activation blocks differ
     // from ours only in rounding ties, so the products agree to a few units of the last place.
@@ -282,16 +313,21 @@ fn a_batched_product_gives_each_row_the_same_bits_as_alone() {
         ] {
             let cols = 512;
             let rows = 300;
+            // A matrix candle quantized, and random blocks: every byte pattern (Q8_0's −128, which
+            // candle never writes, included) with a large scale.
             let (w, _) = quantized(dtype, rows, cols, 13);
+            let blocks = rows * cols / dtype.block_size();
+            let bytes = random_blocks(dtype, blocks, 3.5, 29);
+            let random = QMatrix::new(dtype, rows, cols, Bytes::from_vec(bytes)).unwrap();
             // Two rows (no full tile), a tile and a remainder of three, two tiles and one more.
-            for m in [2, 7, 9] {
+            for (w, m) in [(&w, 2), (&w, 7), (&w, 9), (&random, 2), (&random, 9)] {
                 let xs = values(m * cols, 17);
                 let mut batched = vec![0f32; m * rows];
-                matmul_many_with(&kern, &xs, m, &[&w], &mut [&mut batched]);
+                matmul_many_with(&kern, &xs, m, &[w], &mut [&mut batched]);
                 for i in 0..m {
                     let mut alone = vec![0f32; rows];
                     let x = &xs[i * cols..(i + 1) * cols];
-                    matmul_many_with(&kern, x, 1, &[&w], &mut [&mut alone]);
+                    matmul_many_with(&kern, x, 1, &[w], &mut [&mut alone]);
                     assert_eq!(
                         alone,
                         batched[i * rows..(i + 1) * rows],
