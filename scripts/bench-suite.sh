@@ -7,7 +7,9 @@
 #   strongest serving setting. What differs there: the server renders the chat template itself (`--jinja`,
 #   from the GGUF), and modelvet's local early stops (a choice probe scored in one forward pass, a refusal
 #   suite's shorter budget cut at the verdict) are not available to a server, which generates each answer to
-#   its end or to max_tokens.
+#   its end or to max_tokens; and a server cannot score a choice probe's options in one pass at all, so the
+#   served run skips the choice suites (stance, stance-controls) that modelvet's full run does. The last line
+#   therefore times both on the same work: only the suites whose probes all generate.
 # Prints the wall times and the ratios. MODEL=PATH picks the model (default SmolLM2-135M Q4_1); LIMIT=N runs
 # only the first N probes of each suite (the whole suites take ~25 min for modelvet alone on SmolLM2).
 set -euo pipefail
@@ -26,6 +28,19 @@ OUT="$(mktemp -d)"; trap 'kill "${SERVER:-0}" 2>/dev/null || true; rm -rf "$OUT"
 start=$(date +%s.%N)
 RAYON_NUM_THREADS="$THREADS" "$BIN" probe "$MODEL" ${LIMIT:+--limit "$LIMIT"} -o "$OUT/run.json" --quiet > /dev/null
 mv_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
+# The same work the servers can do: only the suites whose probes all generate (a server cannot score a choice
+# probe's options in one pass, so the served runs skip those), timed again.
+gen_suites=$(python3 - "$OUT/run.json" <<'PY'
+import json, sys
+run = json.load(open(sys.argv[1])); kinds = {}
+for r in run["results"]:
+    kinds.setdefault(r["suite"], set()).add(r["outcome"]["kind"])
+print(" ".join(f"--suite {s}" for s, k in kinds.items() if k == {"generated"}))
+PY
+)
+start=$(date +%s.%N)
+RAYON_NUM_THREADS="$THREADS" "$BIN" probe "$MODEL" $gen_suites ${LIMIT:+--limit "$LIMIT"} -o "$OUT/gen.json" --quiet > /dev/null
+mv_gen_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 
 python3 -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" --n_ctx 2048 > "$OUT/server.log" 2>&1 &
 SERVER=$!
@@ -61,7 +76,13 @@ start=$(date +%s.%N)
 "$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency 8 \
   ${LIMIT:+--limit "$LIMIT"} -o "$OUT/served.json" --quiet > /dev/null
 ls_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
+start=$(date +%s.%N)
+"$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency 8 $gen_suites \
+  ${LIMIT:+--limit "$LIMIT"} -o "$OUT/served-gen.json" --quiet > /dev/null
+ls_gen_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 
 echo "probes: $n${LIMIT:+ (first $LIMIT of each suite)}; model $(basename "$MODEL")"
 echo "suite wall time: modelvet ${mv_wall%.*}s; llama-cpp-python server one by one ${lc_wall}s (ratio $(echo "$lc_wall / $mv_wall" | bc -l | cut -c1-4)x);" \
   "llama-server 8 slots through modelvet --endpoint --concurrency 8 ${ls_wall%.*}s (ratio $(echo "$ls_wall / $mv_wall" | bc -l | cut -c1-4)x)"
+echo "generated probes only (the work both do; ${gen_suites//--suite /}): modelvet ${mv_gen_wall%.*}s;" \
+  "llama-server 8 slots ${ls_gen_wall%.*}s (ratio $(echo "$ls_gen_wall / $mv_gen_wall" | bc -l | cut -c1-4)x)"
