@@ -25,9 +25,10 @@ const STEPS: usize = 32;
 /// Largest difference allowed between a log-probability here and llama.cpp's.
 const TOLERANCE: f64 = 1e-3;
 /// Largest difference allowed at one position of a run (prompt or step): where the two sum a product
-/// in another order (AVX-512 VNNI kernels; llama.cpp's x86 build sums as the AVX2 kernels do), a value
-/// an activation block rounds to 8 bits can land on the other side of a half, which moved one step of
-/// 32 by 6e-3 while every other stayed within 1e-6. A wrong pass moves them all.
+/// in another order (modelvet's Q4_0/Q5_0/Q8_0 kernels add whole blocks into four partial sums;
+/// llama.cpp's x86 build keeps eight lane sums per block), a value an activation block rounds to 8 bits
+/// can land on the other side of a half, which moved one step of 32 by 6e-3 while every other stayed
+/// within 1e-6. A wrong pass moves them all.
 const ONE_OFF_TOLERANCE: f64 = 1e-2;
 
 /// The prompt every comparison starts from: `<|im_start|>hello the`, as token ids.

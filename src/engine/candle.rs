@@ -256,8 +256,9 @@ impl CandleGenerator {
                 // The native forward pass computes on the stored blocks; `auto` keeps them (they are
                 // llama.cpp's arithmetic), `f32` widens every matrix.
                 let f32_weights = opts.precision == super::Precision::F32;
-                // The kernel family is part of the record: scalar, AVX2 and AVX-512 VNNI kernels sum in
-                // different orders, so greedy text can differ between machines on near-ties.
+                // The kernel family is part of the record: the scalar kernels sum Q4_1 and the
+                // k-quants in another order than the SIMD ones (`avx2` and `avx512-vnni` agree), so
+                // greedy text can differ between them on near-ties.
                 if f32_weights {
                     precision = "f32";
                 } else {

@@ -205,8 +205,9 @@ pub struct EngineInfo {
     pub prefix_cache: bool,
     /// `f32` (weights widened at load: exact arithmetic on the stored weights), `quantized` (candle's
     /// quantized kernels), or for modelvet's own forward pass `quantized, avx2 kernels` / `quantized,
-    /// scalar kernels` / `quantized, avx512-vnni kernels` (each sums in its own order, so near-ties can
-    /// resolve differently between them); for a Hugging Face folder on the
+    /// scalar kernels` / `quantized, avx512-vnni kernels` (`avx2` and `avx512-vnni` give the same sums;
+    /// scalar sums Q4_1 and the k-quants in another order, so near-ties can resolve differently); for a
+    /// Hugging Face folder on the
     /// native pass, the stored type and the kernels (`bf16, avx2 kernels`), `f32`, or `q8_0 (quantized at
     /// load from bf16), avx2 kernels`.
     pub precision: String,

@@ -9,11 +9,11 @@
 //!   ggml's arithmetic: activations quantized to 8-bit blocks of 32 with f16 scales (ggml's `q8_0`/`q8_1`)
 //!   or, for the k-quants, to blocks of 256 with an f32 scale and 16-value sums (ggml's `q8_K`); integer dot
 //!   products per block, one float scale per block. Each has a scalar version (the reference) and an
-//!   AVX2+FMA+F16C version, picked at run time from the CPU. Where the CPU has AVX-512 VNNI (level
-//!   `avx512-vnni`), the signed formats Q4_0, Q5_0 and Q8_0 take eight interleaved weight rows per
-//!   `vpdpbusd` in an arithmetic of their own (the scalar reference's products, four partial sums:
-//!   [`vnni`]), and the products over several activation rows of Q4_1 and the k-quants take four weight
-//!   rows by four activation rows with `vpdpbusd` or `vpdpwssd`, giving exactly the AVX2 sums.
+//!   AVX2+FMA+F16C version, picked at run time from the CPU, and an AVX-512 VNNI version (level
+//!   `avx512-vnni`) with the AVX2 sums. The signed formats Q4_0, Q5_0 and Q8_0 take eight interleaved
+//!   weight rows per instruction and sum alike on every level, scalar included ([`interleaved`]); the
+//!   products over several activation rows of Q4_1 and the k-quants take four weight rows by four
+//!   activation rows with `vpdpbusd` or `vpdpwssd` where the CPU has them.
 //!   `MODELVET_KERNELS=scalar|avx2|avx512` caps the level (`MODELVET_SCALAR_KERNELS` still forces
 //!   scalar). `Q5_1` (what llama.cpp's Q5_K_M falls back to for rows not a multiple of 256 wide)
 //!   is ggml's Q4_1 arithmetic on 5-bit values: unpacked, it runs on the Q4_1 kernels. `Q2_K` and `Q3_K`
@@ -570,7 +570,7 @@ enum Plan {
     /// (the one-row kernel for the rest).
     Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<Quad>),
     UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile, Option<DotKQuad>),
-    /// Interleaved [`ROWS`] at a time and multiplied by [`vnni::gemm`] in the reference's arithmetic (the
+    /// Interleaved [`ROWS`] at a time and multiplied by [`interleaved`] in the reference's arithmetic (the
     /// one-row kernels of that level have it too).
     Interleave(Interleaved),
 }
@@ -633,44 +633,14 @@ fn matmul_many_with(
             }
         };
         let plan = match (m >= 2, &kern.unpacked, w.kind) {
-            (
-                true,
-                Some(Unpacked {
-                    interleaved: Some(i),
-                    ..
-                }),
-                Kind::Q4_0,
-            ) => Plan::Interleave(i.q4_0),
-            (
-                true,
-                Some(Unpacked {
-                    interleaved: Some(i),
-                    ..
-                }),
-                Kind::Q5_0,
-            ) => Plan::Interleave(i.q5_0),
-            (
-                true,
-                Some(Unpacked {
-                    interleaved: Some(i),
-                    ..
-                }),
-                Kind::Q8_0,
-            ) => Plan::Interleave(i.q8_0),
-            (true, Some(u), Kind::Q4_0) => {
-                Plan::Unpack32(u.q4_0, u.dot_signed, u.tile_signed, None)
-            }
+            (true, Some(u), Kind::Q4_0) => Plan::Interleave(u.interleaved.q4_0),
+            (true, Some(u), Kind::Q5_0) => Plan::Interleave(u.interleaved.q5_0),
+            (true, Some(u), Kind::Q8_0) => Plan::Interleave(u.interleaved.q8_0),
             (true, Some(u), Kind::Q4_1) => {
                 Plan::Unpack32(u.q4_1, u.dot_q4_1, u.tile_q4_1, u.quad_q4_1)
             }
-            (true, Some(u), Kind::Q5_0) => {
-                Plan::Unpack32(u.q5_0, u.dot_signed, u.tile_signed, None)
-            }
             (true, Some(u), Kind::Q5_1) => {
                 Plan::Unpack32(u.q5_1, u.dot_q4_1, u.tile_q4_1, u.quad_q4_1)
-            }
-            (true, Some(u), Kind::Q8_0) => {
-                Plan::Unpack32(u.q8_0, u.dot_signed, u.tile_signed, None)
             }
             (true, Some(u), Kind::Q4K) => {
                 Plan::UnpackK(u.q4k, u.dot_k_mins, u.tile_k_mins, u.quad_k_mins)
@@ -994,7 +964,7 @@ pub use dispatch::{kernel_name, Level};
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
-mod vnni;
+mod interleaved;
 
 #[cfg(test)]
 mod half_tests;

@@ -1,5 +1,5 @@
-//! AVX2 + FMA (+ F16C for the block scales) kernels after ggml's `ggml_vec_dot_q4_1_q8_1`,
-//! `…q5_0_q8_0` and `…q8_0_q8_0`.
+//! AVX2 + FMA (+ F16C for the block scales) kernels after ggml's `ggml_vec_dot_q4_1_q8_1` and its k-quant
+//! kernels, and the helpers the signed formats' kernels ([`super::interleaved`]) share.
 use super::{KBlock, Q8Block, Q8KBlock, TILE};
 use std::arch::x86_64::*;
 
@@ -15,14 +15,6 @@ pub(super) unsafe fn halves(p: *const u8) -> __m128 {
     let mut v = _mm_loadl_epi64(p as *const __m128i);
     std::arch::asm!("/* {0} */", inout(xmm_reg) v, options(pure, nomem, nostack, preserves_flags));
     _mm_cvtph_ps(v)
-}
-
-/// `d·b.d` broadcast, for a block whose first two bytes are its f16 scale `d`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scale(blk: *const u8, b: &Q8Block) -> __m256 {
-    let d = halves(blk);
-    _mm256_broadcastss_ps(_mm_mul_ss(d, _mm_load_ss(&b.d)))
 }
 
 #[inline]
@@ -41,16 +33,6 @@ pub(super) unsafe fn nibbles(p: *const u8) -> __m256i {
     let tmp = _mm_loadu_si128(p as *const __m128i);
     let both = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
     _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
-}
-
-/// Signed i8 × i8 pair sums as 8 f32 lanes.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn mul_sum_i8(x: __m256i, y: __m256i) -> __m256 {
-    let ax = _mm256_sign_epi8(x, x);
-    let sy = _mm256_sign_epi8(y, x);
-    let dot = _mm256_maddubs_epi16(ax, sy);
-    _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)))
 }
 
 /// `[d·b.d, m·b.s, …]` for a block whose first four bytes are the f16 pair (d, m): one F16C
@@ -90,27 +72,6 @@ unsafe fn step_q4_1(blk: *const u8, b: &Q8Block, acc: &mut __m256, off: &mut __m
     // Weights are unsigned 0..15: one maddubs, no sign trick.
     let dot = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), _mm256_set1_epi16(1));
     *acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(sc), _mm256_cvtepi32_ps(dot), *acc);
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn step_q5_0(blk: *const u8, b: &Q8Block, acc: &mut __m256, _: &mut __m128) {
-    let d = scale(blk, b);
-    let qx = nibbles(blk.add(6));
-    // value = nibble | bit4 − 16: where the high bit is clear, the byte is nibble − 16 = nibble | 0xF0.
-    let hi = _mm256_andnot_si256(bits(blk.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
-    let qx = _mm256_or_si256(qx, hi);
-    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
-    *acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), *acc);
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn step_q8_0(blk: *const u8, b: &Q8Block, acc: &mut __m256, _: &mut __m128) {
-    let d = scale(blk, b);
-    let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
-    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
-    *acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), *acc);
 }
 
 #[inline]
@@ -191,19 +152,6 @@ pub unsafe fn q5_1(w: &[u8], a: &[Q8Block]) -> f32 {
     })
 }
 
-/// Q5_0 blocks unpacked once: 32 signed bytes (−16..15) and the f32 scale per block.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn decode_q5_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
-    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 22);
-    for (i, sc) in s.iter_mut().enumerate() {
-        let blk = w.as_ptr().add(i * 22);
-        *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
-        let hi = _mm256_andnot_si256(bits(blk.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
-        let qx = _mm256_or_si256(nibbles(blk.add(6)), hi);
-        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
-    }
-}
-
 /// [`q4_1`] on an unpacked row: the same operations in the same order, so the same bits.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_unpacked_q4_1(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 {
@@ -222,23 +170,7 @@ pub unsafe fn dot_unpacked_q4_1(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 
     finish(acc, off)
 }
 
-/// [`q5_0`] on an unpacked row: the same operations in the same order, so the same bits.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_unpacked_signed(q: &[u8], s: &[[f32; 2]], a: &[Q8Block]) -> f32 {
-    assert!(s.len() >= a.len() && q.len() >= a.len() * 32);
-    let (mut acc, off) = (_mm256_setzero_ps(), _mm_setzero_ps());
-    for (i, b) in a.iter().enumerate() {
-        let d = _mm256_broadcastss_ps(_mm_mul_ss(_mm_load_ss(&s[i][0]), _mm_load_ss(&b.d)));
-        let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
-        let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
-        acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), acc);
-    }
-    finish(acc, off)
-}
-
 rows!(q4_1, step_q4_1, 20);
-rows!(q5_0, step_q5_0, 22);
-rows!(q8_0, step_q8_0, 34);
 
 // ---- k-quants, after ggml's `ggml_vec_dot_q4_K_q8_K`, `…q5_K_q8_K` and `…q6_K_q8_K` ----
 
@@ -576,36 +508,6 @@ pub unsafe fn dot_unpacked_k<const SIX: bool>(w: &[KBlock], a: &[Q8KBlock]) -> f
 // for signed weights, one `sign`) of the weight block for all four. Each row's sum still takes exactly
 // the operations of the one-row kernel in the same order, so the same bits.
 
-/// [`dot_unpacked_signed`] for [`TILE`] activation rows of equal length.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn dot_unpacked_signed_tile(
-    q: &[u8],
-    s: &[[f32; 2]],
-    a: [&[Q8Block]; TILE],
-) -> [f32; TILE] {
-    let n = a[0].len();
-    assert!(a.iter().all(|r| r.len() == n) && s.len() >= n && q.len() >= n * 32);
-    let mut acc = [_mm256_setzero_ps(); TILE];
-    for i in 0..n {
-        let qx = _mm256_loadu_si256(q.as_ptr().add(i * 32) as *const __m256i);
-        let ax = _mm256_sign_epi8(qx, qx);
-        let w = _mm_load_ss(&s.get_unchecked(i)[0]);
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let b = a[r].get_unchecked(i);
-            let d = _mm256_broadcastss_ps(_mm_mul_ss(w, _mm_load_ss(&b.d)));
-            let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
-            let dot = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(qy, qx));
-            let f = _mm256_cvtepi32_ps(_mm256_madd_epi16(dot, _mm256_set1_epi16(1)));
-            *acc = _mm256_fmadd_ps(d, f, *acc);
-        }
-    }
-    let mut out = [0f32; TILE];
-    for (o, acc) in out.iter_mut().zip(acc) {
-        *o = finish(acc, _mm_setzero_ps());
-    }
-    out
-}
-
 /// [`dot_unpacked_q4_1`] for [`TILE`] activation rows of equal length.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn dot_unpacked_q4_1_tile(
@@ -816,43 +718,7 @@ pub unsafe fn dot_unpacked_k_quad<const SIX: bool>(
     out
 }
 
-/// Q8_0 blocks unpacked once: the 32 signed bytes and the f32 scale per block, as [`step_q8_0`] reads
-/// them (so [`dot_unpacked_signed`] gives [`q8_0`]'s bits).
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn decode_q8_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
-    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 34);
-    for (i, sc) in s.iter_mut().enumerate() {
-        let blk = w.as_ptr().add(i * 34);
-        *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
-        let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
-        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
-    }
-}
-
 // ---- Q4_0, after ggml's `ggml_vec_dot_q4_0_q8_0` ----
-
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn step_q4_0(blk: *const u8, b: &Q8Block, acc: &mut __m256, _: &mut __m128) {
-    let d = scale(blk, b);
-    let qx = _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8));
-    let qy = _mm256_loadu_si256(b.qs.as_ptr() as *const __m256i);
-    *acc = _mm256_fmadd_ps(d, mul_sum_i8(qx, qy), *acc);
-}
-
-/// Q4_0 blocks unpacked once: 32 signed bytes (−8..7) and the f32 scale per block.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn decode_q4_0(w: &[u8], q: &mut [u8], s: &mut [[f32; 2]]) {
-    assert!(q.len() >= s.len() * 32 && w.len() >= s.len() * 18);
-    for (i, sc) in s.iter_mut().enumerate() {
-        let blk = w.as_ptr().add(i * 18);
-        *sc = [_mm_cvtss_f32(halves(blk)), 0.0];
-        let qx = _mm256_sub_epi8(nibbles(blk.add(2)), _mm256_set1_epi8(8));
-        _mm256_storeu_si256(q.as_mut_ptr().add(i * 32) as *mut __m256i, qx);
-    }
-}
-
-rows!(q4_0, step_q4_0, 18);
 
 /// Eight 16-bit weights at `p` widened to f32: bf16 by a shift into the high half, f16 through F16C.
 #[inline]

@@ -1,7 +1,7 @@
 //! Which kernels run: the instruction-set levels, what the CPU and `MODELVET_KERNELS` pick, and the table
 //! of kernel functions for each level that the matrix products dispatch through.
 #[cfg(target_arch = "x86_64")]
-use super::{avx2, vnni};
+use super::{avx2, interleaved as il};
 use super::{scalar, KBlock, Q8Block, Q8KBlock, ROWS, TILE};
 
 /// An instruction set the kernels are written for.
@@ -9,8 +9,8 @@ use super::{scalar, KBlock, Q8Block, Q8KBlock, ROWS, TILE};
 pub enum Level {
     Scalar,
     Avx2,
-    /// AVX2 plus AVX-512 VNNI (F, BW, VL, VNNI): the signed 32-value formats eight weight rows at a time
-    /// in their own arithmetic ([`vnni`]), the other formats' prompt and batch tiles with `Avx2`'s sums.
+    /// AVX2 plus AVX-512 VNNI (F, BW, VL, VNNI) for the prompt and batch tiles: the same sums as `Avx2`
+    /// (bit for bit), in fewer instructions.
     Avx512Vnni,
 }
 
@@ -19,7 +19,7 @@ impl Level {
         match self {
             Level::Scalar => "scalar",
             Level::Avx2 => "avx2",
-            // The record's name: Q4_0, Q5_0 and Q8_0 sum differently from `avx2` at this level.
+            // The record's name: `avx2`'s sums with AVX-512 VNNI instructions.
             Level::Avx512Vnni => "avx512-vnni",
         }
     }
@@ -89,26 +89,21 @@ pub(super) struct Kernels {
 /// Kernels that unpack a weight row once (to bytes and scales) and then dot it with each activation
 /// row, giving exactly the bits of the direct kernels.
 pub(super) struct Unpacked {
-    pub(super) q4_0: Unpack,
     pub(super) q4_1: Unpack,
-    pub(super) q5_0: Unpack,
     pub(super) q5_1: Unpack,
     pub(super) dot_q4_1: DotUnpacked,
-    pub(super) dot_signed: DotUnpacked,
     pub(super) q4k: UnpackK,
     pub(super) q5k: UnpackK,
     pub(super) q6k: UnpackK,
     pub(super) dot_k_mins: DotUnpackedK,
     pub(super) dot_q6k: DotUnpackedK,
-    pub(super) q8_0: Unpack,
-    pub(super) tile_signed: DotUnpackedTile,
     pub(super) tile_q4_1: DotUnpackedTile,
     pub(super) tile_k_mins: DotUnpackedKTile,
     pub(super) tile_q6k: DotUnpackedKTile,
     /// Four weight rows by [`TILE`] activation rows (AVX-512 VNNI only).
     pub(super) quad_q4_1: Option<Quad>,
-    /// Q4_0, Q5_0 and Q8_0 eight weight rows at a time (AVX-512 VNNI only).
-    pub(super) interleaved: Option<Interleaving>,
+    /// Q4_0, Q5_0 and Q8_0 eight weight rows at a time ([`il`]).
+    pub(super) interleaved: Interleaving,
     pub(super) quad_k_mins: Option<DotKQuad>,
     pub(super) quad_q6k: Option<DotKQuad>,
 }
@@ -125,7 +120,7 @@ pub(super) type DotKQuad = fn([&[KBlock]; 4], [&[Q8KBlock]; TILE]) -> [[f32; TIL
 
 pub(super) type DotInterleaved = fn(&[u8], &[f32], [&[Q8Block]; TILE]) -> [[f32; TILE]; ROWS];
 
-/// How one format's rows are interleaved ([`vnni::interleave`]) and multiplied.
+/// How one format's rows are interleaved ([`il::avx2::interleave`]) and multiplied.
 #[derive(Clone, Copy)]
 pub(super) struct Interleaved {
     pub(super) pack: fn([&[u8]; ROWS], &mut [u8], &mut [f32]),
@@ -161,18 +156,18 @@ impl Kernels {
                 // The signed formats' one-row kernels share their level's arithmetic with its
                 // multi-row ones: the reference's at the VNNI level ([`vnni`]).
                 q4_0: match vnni {
-                    true => |w, a| unsafe { vnni::dot::<vnni::Q4_0>(w, a) },
-                    false => |w, a| unsafe { avx2::q4_0(w, a) },
+                    true => |w, a| unsafe { il::vnni::dot::<il::Q4_0>(w, a) },
+                    false => |w, a| unsafe { il::avx2::dot::<il::Q4_0>(w, a) },
                 },
                 q4_1: |w, a| unsafe { avx2::q4_1(w, a) },
                 q5_0: match vnni {
-                    true => |w, a| unsafe { vnni::dot::<vnni::Q5_0>(w, a) },
-                    false => |w, a| unsafe { avx2::q5_0(w, a) },
+                    true => |w, a| unsafe { il::vnni::dot::<il::Q5_0>(w, a) },
+                    false => |w, a| unsafe { il::avx2::dot::<il::Q5_0>(w, a) },
                 },
                 q5_1: |w, a| unsafe { avx2::q5_1(w, a) },
                 q8_0: match vnni {
-                    true => |w, a| unsafe { vnni::dot::<vnni::Q8_0>(w, a) },
-                    false => |w, a| unsafe { avx2::q8_0(w, a) },
+                    true => |w, a| unsafe { il::vnni::dot::<il::Q8_0>(w, a) },
+                    false => |w, a| unsafe { il::avx2::dot::<il::Q8_0>(w, a) },
                 },
                 q4k: |w, a| unsafe { avx2::q4k(w, a) },
                 q5k: |w, a| unsafe { avx2::q5k(w, a) },
@@ -180,37 +175,60 @@ impl Kernels {
                 bf16: |w, x| unsafe { avx2::half_dot::<true>(w, x) },
                 f16: |w, x| unsafe { avx2::half_dot::<false>(w, x) },
                 unpacked: Some(Unpacked {
-                    q4_0: |w, q, s| unsafe { avx2::decode_q4_0(w, q, s) },
                     q4_1: |w, q, s| unsafe { avx2::decode_q4_1(w, q, s) },
-                    q5_0: |w, q, s| unsafe { avx2::decode_q5_0(w, q, s) },
                     q5_1: |w, q, s| unsafe { avx2::decode_q5_1(w, q, s) },
                     dot_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1(q, s, a) },
-                    dot_signed: |q, s, a| unsafe { avx2::dot_unpacked_signed(q, s, a) },
                     q4k: |w, u| unsafe { avx2::decode_q4k(w, u) },
                     q5k: |w, u| unsafe { avx2::decode_q5k(w, u) },
                     q6k: |w, u| unsafe { avx2::decode_q6k(w, u) },
                     dot_k_mins: |u, a| unsafe { avx2::dot_unpacked_k::<false>(u, a) },
                     dot_q6k: |u, a| unsafe { avx2::dot_unpacked_k::<true>(u, a) },
-                    q8_0: |w, q, s| unsafe { avx2::decode_q8_0(w, q, s) },
-                    tile_signed: |q, s, a| unsafe { avx2::dot_unpacked_signed_tile(q, s, a) },
                     tile_q4_1: |q, s, a| unsafe { avx2::dot_unpacked_q4_1_tile(q, s, a) },
                     tile_k_mins: |u, a| unsafe { avx2::dot_unpacked_k_tile::<false>(u, a) },
                     tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
                     quad_q4_1,
-                    interleaved: vnni.then_some(Interleaving {
-                        q4_0: Interleaved {
-                            pack: |r, q, s| unsafe { vnni::interleave::<vnni::Q4_0>(r, q, s) },
-                            gemm: |q, s, a| unsafe { vnni::gemm::<vnni::Q4_0>(q, s, a) },
+                    interleaved: match vnni {
+                        true => Interleaving {
+                            q4_0: Interleaved {
+                                pack: |r, q, s| unsafe {
+                                    il::vnni::interleave::<il::Q4_0>(r, q, s)
+                                },
+                                gemm: |q, s, a| unsafe { il::vnni::gemm::<il::Q4_0>(q, s, a) },
+                            },
+                            q5_0: Interleaved {
+                                pack: |r, q, s| unsafe {
+                                    il::vnni::interleave::<il::Q5_0>(r, q, s)
+                                },
+                                gemm: |q, s, a| unsafe { il::vnni::gemm::<il::Q5_0>(q, s, a) },
+                            },
+                            q8_0: Interleaved {
+                                pack: |r, q, s| unsafe {
+                                    il::vnni::interleave::<il::Q8_0>(r, q, s)
+                                },
+                                gemm: |q, s, a| unsafe { il::vnni::gemm::<il::Q8_0>(q, s, a) },
+                            },
                         },
-                        q5_0: Interleaved {
-                            pack: |r, q, s| unsafe { vnni::interleave::<vnni::Q5_0>(r, q, s) },
-                            gemm: |q, s, a| unsafe { vnni::gemm::<vnni::Q5_0>(q, s, a) },
+                        false => Interleaving {
+                            q4_0: Interleaved {
+                                pack: |r, q, s| unsafe {
+                                    il::avx2::interleave::<il::Q4_0>(r, q, s)
+                                },
+                                gemm: |q, s, a| unsafe { il::avx2::gemm::<il::Q4_0>(q, s, a) },
+                            },
+                            q5_0: Interleaved {
+                                pack: |r, q, s| unsafe {
+                                    il::avx2::interleave::<il::Q5_0>(r, q, s)
+                                },
+                                gemm: |q, s, a| unsafe { il::avx2::gemm::<il::Q5_0>(q, s, a) },
+                            },
+                            q8_0: Interleaved {
+                                pack: |r, q, s| unsafe {
+                                    il::avx2::interleave::<il::Q8_0>(r, q, s)
+                                },
+                                gemm: |q, s, a| unsafe { il::avx2::gemm::<il::Q8_0>(q, s, a) },
+                            },
                         },
-                        q8_0: Interleaved {
-                            pack: |r, q, s| unsafe { vnni::interleave::<vnni::Q8_0>(r, q, s) },
-                            gemm: |q, s, a| unsafe { vnni::gemm::<vnni::Q8_0>(q, s, a) },
-                        },
-                    }),
+                    },
                     quad_k_mins: vnni
                         .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<false>(w, a) }),
                     quad_q6k: vnni

@@ -2,17 +2,18 @@
 use super::{f16_at, Q8Block, Q8KBlock};
 
 pub fn q4_0(w: &[u8], a: &[Q8Block]) -> f32 {
-    let mut sum = 0f32;
-    for (blk, b) in w.chunks_exact(18).zip(a) {
+    // Four partial sums by block number mod 4, as the SIMD kernels keep them ([`super::interleaved`]).
+    let mut parts = [0f32; 4];
+    for (i, (blk, b)) in w.chunks_exact(18).zip(a).enumerate() {
         let d = f16_at(blk, 0);
         let mut dot = 0i32;
         for j in 0..16 {
             dot += ((blk[2 + j] & 0x0F) as i32 - 8) * b.qs[j] as i32;
             dot += ((blk[2 + j] >> 4) as i32 - 8) * b.qs[j + 16] as i32;
         }
-        sum += d * b.d * dot as f32;
+        parts[i % 4] += d * b.d * dot as f32;
     }
-    sum
+    (parts[0] + parts[1]) + (parts[2] + parts[3])
 }
 
 pub fn q4_1(w: &[u8], a: &[Q8Block]) -> f32 {
@@ -30,8 +31,9 @@ pub fn q4_1(w: &[u8], a: &[Q8Block]) -> f32 {
 }
 
 pub fn q5_0(w: &[u8], a: &[Q8Block]) -> f32 {
-    let mut sum = 0f32;
-    for (blk, b) in w.chunks_exact(22).zip(a) {
+    // Four partial sums by block number mod 4, as the SIMD kernels keep them ([`super::interleaved`]).
+    let mut parts = [0f32; 4];
+    for (i, (blk, b)) in w.chunks_exact(22).zip(a).enumerate() {
         let d = f16_at(blk, 0);
         let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
         let mut dot = 0i32;
@@ -40,9 +42,9 @@ pub fn q5_0(w: &[u8], a: &[Q8Block]) -> f32 {
             let hi = ((blk[6 + j] >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4)) as i32 - 16;
             dot += lo * b.qs[j] as i32 + hi * b.qs[j + 16] as i32;
         }
-        sum += d * b.d * dot as f32;
+        parts[i % 4] += d * b.d * dot as f32;
     }
-    sum
+    (parts[0] + parts[1]) + (parts[2] + parts[3])
 }
 
 /// ggml's `vec_dot_q5_1_q8_1`: Q4_1's sum on 5-bit weights (0..31), `d·y.d·Σ q·y + m·y.s` per block.
@@ -63,15 +65,16 @@ pub fn q5_1(w: &[u8], a: &[Q8Block]) -> f32 {
 }
 
 pub fn q8_0(w: &[u8], a: &[Q8Block]) -> f32 {
-    let mut sum = 0f32;
-    for (blk, b) in w.chunks_exact(34).zip(a) {
+    // Four partial sums by block number mod 4, as the SIMD kernels keep them ([`super::interleaved`]).
+    let mut parts = [0f32; 4];
+    for (i, (blk, b)) in w.chunks_exact(34).zip(a).enumerate() {
         let d = f16_at(blk, 0);
         let dot: i32 = (0..32)
             .map(|j| (blk[2 + j] as i8) as i32 * b.qs[j] as i32)
             .sum();
-        sum += d * b.d * dot as f32;
+        parts[i % 4] += d * b.d * dot as f32;
     }
-    sum
+    (parts[0] + parts[1]) + (parts[2] + parts[3])
 }
 
 /// ggml's `get_scale_min_k4`: scale and minimum `j` (0..8) of a Q4_K/Q5_K block, 6 bits each.

@@ -217,12 +217,8 @@ fn every_kernel_computes_the_scalar_references_sums_on_random_blocks() {
 }
 
 #[test]
-fn the_vnni_signed_kernels_sum_as_documented_four_partial_sums_of_the_references_products() {
-    if !levels().contains(&Level::Avx512Vnni) {
-        eprintln!("no AVX-512 VNNI on this CPU: the avx512-vnni kernels are not run here");
-        return;
-    }
-    let (vnni, scalar) = (Kernels::new(Level::Avx512Vnni), Kernels::new(Level::Scalar));
+fn the_signed_formats_sum_alike_on_every_level_four_partial_sums_of_the_references_products() {
+    let scalar = Kernels::new(Level::Scalar);
     for dtype in [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q8_0] {
         // 1 to 11 blocks: short last groups of four, and every block number mod 4.
         for blocks in 1..=11 {
@@ -230,19 +226,41 @@ fn the_vnni_signed_kernels_sum_as_documented_four_partial_sums_of_the_references
             let w = random_blocks(dtype, blocks, -0.37, 40 + blocks as u64);
             let x = values(cols, 41 + blocks as u64);
             let bytes = w.len() / blocks;
-            // Each block's product as the scalar reference rounds it (`d·y.d·Σ x·y`, added to +0.0).
+            // Each block's product as the reference rounds it (`d·y.d·Σ x·y`, one block alone).
             let mut parts = [0f32; 4];
             for b in 0..blocks {
                 let (wb, xb) = (&w[b * bytes..(b + 1) * bytes], &x[b * 32..(b + 1) * 32]);
                 parts[b % 4] += dot_with(&scalar, dtype, wb, xb);
             }
             let want = (parts[0] + parts[1]) + (parts[2] + parts[3]);
-            let got = dot_with(&vnni, dtype, &w, &x);
-            assert_eq!(
-                got.to_bits(),
-                want.to_bits(),
-                "{dtype:?}, {blocks} blocks: {got} vs {want}"
-            );
+            for level in levels() {
+                let got = dot_with(&Kernels::new(level), dtype, &w, &x);
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{dtype:?} {level:?}, {blocks} blocks: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_batch_of_signed_rows_gives_the_same_bits_on_every_level() {
+    // The interleaved eight-row products, on random blocks of every byte pattern, against scalar.
+    let (rows, cols, m) = (37, 320, 6);
+    for dtype in [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q8_0] {
+        let bytes = random_blocks(dtype, rows * cols / 32, 2.25, 77);
+        let w = QMatrix::new(dtype, rows, cols, Bytes::from_vec(bytes)).unwrap();
+        let xs = values(m * cols, 78);
+        let run = |level| {
+            let mut out = vec![0f32; m * rows];
+            matmul_many_with(&Kernels::new(level), &xs, m, &[&w], &mut [&mut out]);
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let want = run(Level::Scalar);
+        for level in levels() {
+            assert_eq!(run(level), want, "{dtype:?} {level:?}");
         }
     }
 }
