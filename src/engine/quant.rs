@@ -568,7 +568,7 @@ enum Plan {
     Direct,
     /// Unpacked once to bytes and scales, then dotted with the activation rows, [`TILE`] at a time
     /// (the one-row kernel for the rest).
-    Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<Quad>),
+    Unpack32(Unpack, DotUnpacked, DotUnpackedTile, Option<DotQuad>),
     UnpackK(UnpackK, DotUnpackedK, DotUnpackedKTile, Option<DotKQuad>),
     /// Interleaved [`ROWS`] at a time and multiplied by [`interleaved`] in the reference's arithmetic (the
     /// one-row kernels of that level have it too).
@@ -653,13 +653,7 @@ fn matmul_many_with(
         };
         match plan {
             Plan::Unpack32(unpack, dot, tile, quad) => {
-                let blocks: Vec<&[Q8Block]> = a
-                    .iter()
-                    .map(|acts| match acts {
-                        Acts::Q8(b) => b.as_slice(),
-                        _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
-                    })
-                    .collect();
+                let blocks = q8_blocks(a);
                 let group = match quad {
                     // Whole quads of weight rows for the four-by-four kernel.
                     Some(_) => rows_per_group(k).max(4) / 4 * 4,
@@ -668,9 +662,8 @@ fn matmul_many_with(
                 let nb = k / QK;
                 let mut q = vec![0u8; group * k];
                 let mut sc = vec![[0f32; 2]; group * nb];
-                // The quad kernel's scales: per block, `per_block` groups of the four rows' values.
-                let per_block = quad.map(|q| q.scales).unwrap_or(1);
-                let mut d4 = vec![[0f32; 4]; group / 4 * nb * per_block];
+                // The quad kernel's scales: per block, the four rows' `d`, then their `m`.
+                let mut d4 = vec![[0f32; 4]; group / 4 * nb * 2];
                 let mut r0 = start;
                 while r0 < end {
                     let rows = group.min(end - r0);
@@ -682,8 +675,8 @@ fn matmul_many_with(
                     }
                     for g in 0..quads {
                         for i in 0..nb {
-                            for j in 0..per_block {
-                                d4[(g * nb + i) * per_block + j] =
+                            for j in 0..2 {
+                                d4[(g * nb + i) * 2 + j] =
                                     std::array::from_fn(|t| sc[(4 * g + t) * nb + i][j]);
                             }
                         }
@@ -698,8 +691,8 @@ fn matmul_many_with(
                             let qs = std::array::from_fn(|t| unpacked(j + t).0);
                             let quad = quad.expect("quads only with a quad kernel");
                             let g = j / 4;
-                            let d = &d4[g * nb * per_block..(g + 1) * nb * per_block];
-                            put_quad(i0, j, (quad.dot)(qs, d, *ys), put);
+                            let dm = &d4[g * nb * 2..(g + 1) * nb * 2];
+                            put_quad(i0, j, quad(qs, dm, *ys), put);
                         },
                         |i0, ys, j| {
                             let (qj, sj) = unpacked(j);
@@ -761,13 +754,7 @@ fn matmul_many_with(
                 }
             }
             Plan::Interleave(iv) => {
-                let blocks: Vec<&[Q8Block]> = a
-                    .iter()
-                    .map(|acts| match acts {
-                        Acts::Q8(b) => b.as_slice(),
-                        _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
-                    })
-                    .collect();
+                let blocks = q8_blocks(a);
                 let nb = k / QK;
                 let (mut q, mut sc) = (vec![0u8; nb * 32 * ROWS], vec![0f32; nb * ROWS]);
                 let whole = start + (end - start) / ROWS * ROWS;
@@ -817,6 +804,16 @@ fn matmul_many_with(
         candle_core::utils::barrier_pool()
             .execute_chunked(tasks.len(), |range| tasks[range].iter().for_each(run));
     }
+}
+
+/// The activation rows' 8-bit blocks of 32, which the 32-value formats read.
+fn q8_blocks(acts: &[Acts]) -> Vec<&[Q8Block]> {
+    acts.iter()
+        .map(|acts| match acts {
+            Acts::Q8(b) => b.as_slice(),
+            _ => unreachable!("32-value formats read 8-bit activation blocks of 32"),
+        })
+        .collect()
 }
 
 /// Each of the `m` activation rows quantized for `w`'s kernels. A prompt's rows are split between the

@@ -101,7 +101,7 @@ pub(super) struct Unpacked {
     pub(super) tile_k_mins: DotUnpackedKTile,
     pub(super) tile_q6k: DotUnpackedKTile,
     /// Four weight rows by [`TILE`] activation rows (AVX-512 VNNI only).
-    pub(super) quad_q4_1: Option<Quad>,
+    pub(super) quad_q4_1: Option<DotQuad>,
     /// Q4_0, Q5_0 and Q8_0 eight weight rows at a time ([`il`]).
     pub(super) interleaved: Interleaving,
     pub(super) quad_k_mins: Option<DotKQuad>,
@@ -134,12 +134,22 @@ pub(super) struct Interleaving {
     pub(super) q8_0: Interleaved,
 }
 
-/// A four-by-[`TILE`] kernel and how many of each block's unpacked scales it reads (the four rows'
-/// values of each side by side): 1 for the signed formats (`d`), 2 for Q4_1 (`d`, `m`).
-#[derive(Clone, Copy)]
-pub(super) struct Quad {
-    pub(super) dot: DotQuad,
-    pub(super) scales: usize,
+/// The eight-row kernels of one instruction set's module of [`il`], for each signed format.
+#[cfg(target_arch = "x86_64")]
+macro_rules! interleaving {
+    ($isa:ident) => {
+        Interleaving {
+            q4_0: interleaving!($isa, Q4_0),
+            q5_0: interleaving!($isa, Q5_0),
+            q8_0: interleaving!($isa, Q8_0),
+        }
+    };
+    ($isa:ident, $format:ident) => {
+        Interleaved {
+            pack: |r, q, s| unsafe { il::$isa::interleave::<il::$format>(r, q, s) },
+            gemm: |q, s, a| unsafe { il::$isa::gemm::<il::$format>(q, s, a) },
+        }
+    };
 }
 
 impl Kernels {
@@ -147,14 +157,11 @@ impl Kernels {
         #[cfg(target_arch = "x86_64")]
         if level >= Level::Avx2 {
             let vnni = level == Level::Avx512Vnni;
-            let quad_q4_1 = vnni.then_some(Quad {
-                dot: |q, d, a| unsafe { avx2::dot_unpacked_q4_1_quad(q, d, a) },
-                scales: 2,
-            });
+            let quad_q4_1: Option<DotQuad> =
+                vnni.then_some(|q, dm, a| unsafe { avx2::dot_unpacked_q4_1_quad(q, dm, a) });
             return Kernels {
                 level,
-                // The signed formats' one-row kernels share their level's arithmetic with its
-                // multi-row ones: the reference's at the VNNI level ([`vnni`]).
+                // The signed formats' one-row kernels sum as their eight-row ones ([`il`]).
                 q4_0: match vnni {
                     true => |w, a| unsafe { il::vnni::dot::<il::Q4_0>(w, a) },
                     false => |w, a| unsafe { il::avx2::dot::<il::Q4_0>(w, a) },
@@ -188,46 +195,8 @@ impl Kernels {
                     tile_q6k: |u, a| unsafe { avx2::dot_unpacked_k_tile::<true>(u, a) },
                     quad_q4_1,
                     interleaved: match vnni {
-                        true => Interleaving {
-                            q4_0: Interleaved {
-                                pack: |r, q, s| unsafe {
-                                    il::vnni::interleave::<il::Q4_0>(r, q, s)
-                                },
-                                gemm: |q, s, a| unsafe { il::vnni::gemm::<il::Q4_0>(q, s, a) },
-                            },
-                            q5_0: Interleaved {
-                                pack: |r, q, s| unsafe {
-                                    il::vnni::interleave::<il::Q5_0>(r, q, s)
-                                },
-                                gemm: |q, s, a| unsafe { il::vnni::gemm::<il::Q5_0>(q, s, a) },
-                            },
-                            q8_0: Interleaved {
-                                pack: |r, q, s| unsafe {
-                                    il::vnni::interleave::<il::Q8_0>(r, q, s)
-                                },
-                                gemm: |q, s, a| unsafe { il::vnni::gemm::<il::Q8_0>(q, s, a) },
-                            },
-                        },
-                        false => Interleaving {
-                            q4_0: Interleaved {
-                                pack: |r, q, s| unsafe {
-                                    il::avx2::interleave::<il::Q4_0>(r, q, s)
-                                },
-                                gemm: |q, s, a| unsafe { il::avx2::gemm::<il::Q4_0>(q, s, a) },
-                            },
-                            q5_0: Interleaved {
-                                pack: |r, q, s| unsafe {
-                                    il::avx2::interleave::<il::Q5_0>(r, q, s)
-                                },
-                                gemm: |q, s, a| unsafe { il::avx2::gemm::<il::Q5_0>(q, s, a) },
-                            },
-                            q8_0: Interleaved {
-                                pack: |r, q, s| unsafe {
-                                    il::avx2::interleave::<il::Q8_0>(r, q, s)
-                                },
-                                gemm: |q, s, a| unsafe { il::avx2::gemm::<il::Q8_0>(q, s, a) },
-                            },
-                        },
+                        true => interleaving!(vnni),
+                        false => interleaving!(avx2),
                     },
                     quad_k_mins: vnni
                         .then_some(|w, a| unsafe { avx2::dot_unpacked_k_quad::<false>(w, a) }),

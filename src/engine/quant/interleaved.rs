@@ -17,7 +17,7 @@
 //! operations in the same order on the same exact integers. So a batched forward pass gives each row
 //! exactly what it gets alone, and an AVX2 machine, an AVX-512 one and the scalar fallback give the same
 //! answers.
-use super::avx2::{bits, halves, nibbles};
+use super::avx2::{bits, halves, nibbles, transpose8};
 use super::{Q8Block, ROWS, TILE};
 use std::arch::x86_64::*;
 
@@ -180,35 +180,11 @@ macro_rules! kernels {
                         };
                         s[ROWS * i + r] = scale(blk);
                     }
-                    // An 8×8 transpose of 32-bit words: out[k] = [row 0 word k, …, row 7 word k].
-                    let t0 = _mm256_unpacklo_epi32(x[0], x[1]);
-                    let t1 = _mm256_unpackhi_epi32(x[0], x[1]);
-                    let t2 = _mm256_unpacklo_epi32(x[2], x[3]);
-                    let t3 = _mm256_unpackhi_epi32(x[2], x[3]);
-                    let t4 = _mm256_unpacklo_epi32(x[4], x[5]);
-                    let t5 = _mm256_unpackhi_epi32(x[4], x[5]);
-                    let t6 = _mm256_unpacklo_epi32(x[6], x[7]);
-                    let t7 = _mm256_unpackhi_epi32(x[6], x[7]);
-                    let u = [
-                        _mm256_unpacklo_epi64(t0, t2),
-                        _mm256_unpackhi_epi64(t0, t2),
-                        _mm256_unpacklo_epi64(t1, t3),
-                        _mm256_unpackhi_epi64(t1, t3),
-                        _mm256_unpacklo_epi64(t4, t6),
-                        _mm256_unpackhi_epi64(t4, t6),
-                        _mm256_unpacklo_epi64(t5, t7),
-                        _mm256_unpackhi_epi64(t5, t7),
-                    ];
-                    let out = q.as_mut_ptr().add(i * 32 * ROWS) as *mut __m256i;
-                    for k in 0..4 {
-                        _mm256_storeu_si256(
-                            out.add(k),
-                            _mm256_permute2x128_si256(u[k], u[4 + k], 0x20),
-                        );
-                        _mm256_storeu_si256(
-                            out.add(4 + k),
-                            _mm256_permute2x128_si256(u[k], u[4 + k], 0x31),
-                        );
+                    // out[k] = [row 0 word k, …, row 7 word k].
+                    let out = transpose8(x.map(|v| _mm256_castsi256_ps(v)));
+                    let to = q.as_mut_ptr().add(i * 32 * ROWS) as *mut __m256;
+                    for (k, v) in out.into_iter().enumerate() {
+                        _mm256_storeu_ps(to.add(k) as *mut f32, v);
                     }
                 }
             }

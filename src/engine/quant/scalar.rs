@@ -1,19 +1,26 @@
 //! Portable kernels: the reference arithmetic the SIMD ones reproduce (same integer sums per block).
 use super::{f16_at, Q8Block, Q8KBlock};
 
-pub fn q4_0(w: &[u8], a: &[Q8Block]) -> f32 {
-    // Four partial sums by block number mod 4, as the SIMD kernels keep them ([`super::interleaved`]).
+/// The signed formats' sum of block products: four partial sums by block number mod 4, added as
+/// `(s₀ + s₁) + (s₂ + s₃)`, the order the SIMD kernels keep ([`super::interleaved`]).
+fn sum4(products: impl Iterator<Item = f32>) -> f32 {
     let mut parts = [0f32; 4];
-    for (i, (blk, b)) in w.chunks_exact(18).zip(a).enumerate() {
+    for (i, p) in products.enumerate() {
+        parts[i % 4] += p;
+    }
+    (parts[0] + parts[1]) + (parts[2] + parts[3])
+}
+
+pub fn q4_0(w: &[u8], a: &[Q8Block]) -> f32 {
+    sum4(w.chunks_exact(18).zip(a).map(|(blk, b)| {
         let d = f16_at(blk, 0);
         let mut dot = 0i32;
         for j in 0..16 {
             dot += ((blk[2 + j] & 0x0F) as i32 - 8) * b.qs[j] as i32;
             dot += ((blk[2 + j] >> 4) as i32 - 8) * b.qs[j + 16] as i32;
         }
-        parts[i % 4] += d * b.d * dot as f32;
-    }
-    (parts[0] + parts[1]) + (parts[2] + parts[3])
+        d * b.d * dot as f32
+    }))
 }
 
 pub fn q4_1(w: &[u8], a: &[Q8Block]) -> f32 {
@@ -31,9 +38,7 @@ pub fn q4_1(w: &[u8], a: &[Q8Block]) -> f32 {
 }
 
 pub fn q5_0(w: &[u8], a: &[Q8Block]) -> f32 {
-    // Four partial sums by block number mod 4, as the SIMD kernels keep them ([`super::interleaved`]).
-    let mut parts = [0f32; 4];
-    for (i, (blk, b)) in w.chunks_exact(22).zip(a).enumerate() {
+    sum4(w.chunks_exact(22).zip(a).map(|(blk, b)| {
         let d = f16_at(blk, 0);
         let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
         let mut dot = 0i32;
@@ -42,9 +47,8 @@ pub fn q5_0(w: &[u8], a: &[Q8Block]) -> f32 {
             let hi = ((blk[6 + j] >> 4) | ((((qh >> (j + 16)) & 1) as u8) << 4)) as i32 - 16;
             dot += lo * b.qs[j] as i32 + hi * b.qs[j + 16] as i32;
         }
-        parts[i % 4] += d * b.d * dot as f32;
-    }
-    (parts[0] + parts[1]) + (parts[2] + parts[3])
+        d * b.d * dot as f32
+    }))
 }
 
 /// ggml's `vec_dot_q5_1_q8_1`: Q4_1's sum on 5-bit weights (0..31), `d·y.d·Σ q·y + m·y.s` per block.
@@ -65,16 +69,13 @@ pub fn q5_1(w: &[u8], a: &[Q8Block]) -> f32 {
 }
 
 pub fn q8_0(w: &[u8], a: &[Q8Block]) -> f32 {
-    // Four partial sums by block number mod 4, as the SIMD kernels keep them ([`super::interleaved`]).
-    let mut parts = [0f32; 4];
-    for (i, (blk, b)) in w.chunks_exact(34).zip(a).enumerate() {
+    sum4(w.chunks_exact(34).zip(a).map(|(blk, b)| {
         let d = f16_at(blk, 0);
         let dot: i32 = (0..32)
             .map(|j| (blk[2 + j] as i8) as i32 * b.qs[j] as i32)
             .sum();
-        parts[i % 4] += d * b.d * dot as f32;
-    }
-    (parts[0] + parts[1]) + (parts[2] + parts[3])
+        d * b.d * dot as f32
+    }))
 }
 
 /// ggml's `get_scale_min_k4`: scale and minimum `j` (0..8) of a Q4_K/Q5_K block, 6 bits each.
