@@ -343,6 +343,41 @@ fn a_batch_gives_each_sequence_the_bits_it_gets_alone() {
 }
 
 #[test]
+fn scoring_continuations_gives_what_feeding_them_one_token_at_a_time_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    for arch in [TinyGguf::Qwen3, TinyGguf::Qwen3Moe, TinyGguf::Gemma3] {
+        let model = load(&write(arch, dir.path())).unwrap();
+        let head: &[u32] = &[token_id("<|im_start|>"), token_id("hello")];
+        let suffix: &[u32] = &[token_id("Ġthe"), token_id("Ġa"), u32::from(b'b')];
+        let conts: Vec<Vec<u32>> =
+            vec![vec![5], vec![108, 108, 111], vec![], vec![98, 265, 32, 116]];
+        let mut base = model.new_seq();
+        model.advance(&mut base, head).unwrap();
+        let scored = model.score(&base, suffix, &conts).unwrap();
+        assert_eq!(scored.len(), conts.len());
+        for (c, got) in conts.iter().zip(&scored) {
+            // The reference: the whole prompt from scratch, then the continuation a token at a time.
+            let mut seq = model.new_seq();
+            let mut row = model.feed(&mut seq, &[head, suffix].concat()).unwrap();
+            let mut want = Vec::new();
+            for &id in c {
+                want.push(log_softmax_at(&row, id as usize));
+                row = model.feed(&mut seq, &[id]).unwrap();
+            }
+            assert_eq!(got.len(), want.len(), "{arch:?} {c:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() < 1e-12,
+                    "{arch:?} {c:?}: scored {got:?}, fed {want:?}"
+                );
+            }
+        }
+        // The continuations differ, so their scores must too.
+        assert_ne!(scored[0][0], scored[3][0], "{arch:?}");
+    }
+}
+
+#[test]
 fn qwen3moe_runs_through_the_engine_on_the_native_pass() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(TinyGguf::Qwen3Moe, dir.path());

@@ -123,7 +123,7 @@ pub fn run_generate(args: GenerateArgs) -> anyhow::Result<Status> {
     };
     let info = engine.info();
     eprintln!(
-        "{} prompt tokens ({} cached) in {:.3}s, {} tokens in {:.3}s ({:.1} tok/s), stop: {stop} [{} {} {}, {} threads]",
+        "{} prompt tokens ({} cached) in {:.4}s, {} tokens in {:.4}s ({:.1} tok/s), stop: {stop} [{} {} {}, {} threads]",
         g.prompt_tokens,
         g.cached_tokens,
         g.prompt_seconds,

@@ -61,8 +61,9 @@ pub struct RunArgs {
     /// How quantized weights are computed.
     #[arg(long, value_enum, default_value_t)]
     pub precision: crate::engine::Precision,
-    /// Probes the local engine answers at once (GGUF llama/qwen2/qwen3/qwen3moe/gemma3) [default: 8]. Batching
-    /// changes the wall time, not the answers; 1 asks one probe at a time.
+    /// Probes the local engine answers at once (GGUF llama/qwen2/qwen3/qwen3moe/gemma3) [default: 16 where
+    /// their KV caches at 1024 positions fit in 1 GiB, else 8]. Batching changes the wall time, not the
+    /// answers; 1 asks one probe at a time.
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
     /// A reasoning model's thinking: its template's own default, on, off (hybrids such as Qwen3 only), or

@@ -12,7 +12,7 @@
 //! The forward pass gives each sequence the same bits whatever else is in the batch ([`super::quant`]),
 //! so batching changes timings, never answers (tested).
 
-use super::decode::{log_prob, Decoding, Next};
+use super::decode::{Decoding, Next};
 use super::frontend::Frontend;
 use super::native::{Model, Seq, Step};
 use super::{
@@ -178,67 +178,6 @@ fn start(
     Ok((model.new_seq(), 0, 0))
 }
 
-/// Log-probabilities of each continuation after a prompt, in one forward pass: `base` is the cache of
-/// the prompt's first tokens (the shared head, or nothing) and `suffix` the rest of the prompt. Each
-/// continuation is a sequence of its own on a copy of `base` that feeds the suffix and the continuation
-/// together; the suffix is computed once per continuation, the weights are read once for all of them.
-pub(super) fn score_in_one_pass(
-    model: &Model,
-    base: &Seq,
-    suffix: &[u32],
-    continuations: &[Vec<u32>],
-) -> Result<Vec<Vec<f64>>, EngineError> {
-    if suffix.is_empty() {
-        return Err(EngineError::Backend("nothing to score after".into()));
-    }
-    // Every continuation token but the last is fed: the logits after position k score token k + 1.
-    let fed: Vec<Vec<u32>> = continuations
-        .iter()
-        .map(|c| [suffix, &c[..c.len().saturating_sub(1)]].concat())
-        .collect();
-    let mut seqs: Vec<Seq> = continuations
-        .iter()
-        .filter(|c| !c.is_empty())
-        .map(|_| base.clone())
-        .collect();
-    let mut steps: Vec<Step> = seqs
-        .iter_mut()
-        .zip(
-            continuations
-                .iter()
-                .zip(&fed)
-                .filter(|(c, _)| !c.is_empty()),
-        )
-        .map(|(s, (_, tokens))| Step {
-            seq: s,
-            tokens,
-            all_logits: true,
-        })
-        .collect();
-    let mut rows = if steps.is_empty() {
-        Vec::new()
-    } else {
-        model.forward(&mut steps)?
-    }
-    .into_iter();
-    Ok(continuations
-        .iter()
-        .map(|c| {
-            if c.is_empty() {
-                return Vec::new();
-            }
-            let rows = rows.next().unwrap_or_default();
-            c.iter()
-                .enumerate()
-                .map(|(k, &id)| {
-                    rows.get(suffix.len() - 1 + k)
-                        .map_or(f64::NEG_INFINITY, |row| log_prob(row, id))
-                })
-                .collect()
-        })
-        .collect())
-}
-
 /// One generation in flight.
 struct Active<'t> {
     seq: Seq,
@@ -326,7 +265,7 @@ fn serve(model: &Model, front: &Frontend, batch: usize, rx: Receiver<Request>) {
                     reply,
                 } => {
                     let r = start(model, front, &mut head, &prompt).and_then(|(seq, from, _)| {
-                        score_in_one_pass(model, &seq, &prompt[from..], &continuations)
+                        model.score(&seq, &prompt[from..], &continuations)
                     });
                     let _ = reply.send(r);
                 }

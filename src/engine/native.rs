@@ -622,6 +622,11 @@ impl Model {
         self.cfg.n_kv_head * self.cfg.head_dim
     }
 
+    /// Bytes one position of a sequence adds to its KV cache (f32 keys and values in every layer).
+    pub fn kv_bytes_per_position(&self) -> usize {
+        self.cfg.n_layers * 2 * self.kv_dim() * std::mem::size_of::<f32>()
+    }
+
     /// An empty sequence.
     pub fn new_seq(&self) -> Seq {
         Seq {
@@ -638,6 +643,68 @@ impl Model {
             all_logits: false,
         }])?;
         Ok(out.pop().and_then(|mut v| v.pop()).unwrap_or_default())
+    }
+
+    /// Log-probabilities of each continuation's tokens after a prompt: `base` is the cache of the prompt's
+    /// first tokens (the shared head, or nothing) and `suffix` the rest of it. The suffix is fed once,
+    /// with logits only at its last token (which score every continuation's first); then every
+    /// continuation but its last token goes on its own copy of that cache, all in one pass, with logits
+    /// at each of its tokens. A row's bits do not depend on the batch or on the pass that computed its
+    /// cache, so each score is exactly what feeding its tokens one at a time gives, at the cost of one
+    /// prompt instead of one per option, and the output matrix on the continuations alone.
+    pub fn score(
+        &self,
+        base: &Seq,
+        suffix: &[u32],
+        continuations: &[Vec<u32>],
+    ) -> Result<Vec<Vec<f64>>, EngineError> {
+        if suffix.is_empty() {
+            return Err(EngineError::Backend("nothing to score after".into()));
+        }
+        let mut prompt = base.clone();
+        let first = self.feed(&mut prompt, suffix)?;
+        let fed: Vec<&[u32]> = continuations
+            .iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| &c[..c.len() - 1])
+            .collect();
+        let mut seqs: Vec<Seq> = fed.iter().map(|_| prompt.clone()).collect();
+        let mut steps: Vec<Step> = seqs
+            .iter_mut()
+            .zip(&fed)
+            .map(|(seq, tokens)| Step {
+                seq,
+                tokens,
+                all_logits: true,
+            })
+            .collect();
+        let mut rows = if steps.is_empty() {
+            Vec::new()
+        } else {
+            self.forward(&mut steps)?
+        }
+        .into_iter();
+        Ok(continuations
+            .iter()
+            .map(|c| {
+                let later = if c.len() > 1 {
+                    rows.next().unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                c.iter()
+                    .enumerate()
+                    .map(|(k, &id)| {
+                        let row = if k == 0 {
+                            Some(&first)
+                        } else {
+                            later.get(k - 1)
+                        };
+                        row.map_or(f64::NEG_INFINITY, |r| super::decode::log_prob(r, id))
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// Feeds `tokens` to one sequence without computing logits: a prompt head or a chunk that is not
