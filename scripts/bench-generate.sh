@@ -12,7 +12,9 @@
 # reports (AMX off), cached by those flags. The CPU model and its SIMD flags are printed with the figures.
 # MODELVET_BIN=path benchmarks that binary instead of building (to compare two builds in one session).
 # MODELVET_KERNELS=scalar|avx2 caps modelvet's kernels (the AVX2 path on an AVX-512 machine); the level
-# that ran is printed with each figure. The load average is printed too: on a shared machine, compare
+# that ran is printed with each figure. MODELVET_CPU_FLAGS="sse4_2 avx avx2 fma f16c" caps both sides: the
+# llama.cpp peer is built for those flags only (AVX-512 off) and modelvet's kernels are capped to match,
+# which is how an AVX2-only machine runs both. The load average is printed too: on a shared machine, compare
 # ratios from one run, not absolute figures from different runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

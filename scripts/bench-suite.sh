@@ -12,6 +12,8 @@
 #   therefore times both on the same work: only the suites whose probes all generate.
 # Prints the wall times and the ratios. MODEL=PATH picks the model (default SmolLM2-135M Q4_1); LIMIT=N runs
 # only the first N probes of each suite (the whole suites take ~25 min for modelvet alone on SmolLM2).
+# ONE_BY_ONE=0 skips the llama-cpp-python peer (the slow one, for whole-suite runs); SLOTS=N gives
+# llama-server N parallel slots instead of 8 (modelvet runs its default batch: 16 probes on these models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M="${MODELVET_MODELS:-$HOME/.cache/modelvet/models}"
@@ -42,6 +44,10 @@ start=$(date +%s.%N)
 RAYON_NUM_THREADS="$THREADS" "$BIN" probe "$MODEL" $gen_suites ${LIMIT:+--limit "$LIMIT"} -o "$OUT/gen.json" --quiet > /dev/null
 mv_gen_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 
+ONE_BY_ONE="${ONE_BY_ONE:-1}"
+SLOTS="${SLOTS:-8}"
+lc_wall=0
+if [ "$ONE_BY_ONE" != 0 ]; then
 python3 -m llama_cpp.server --model "$MODEL" --host 127.0.0.1 --port "$PORT" --n_threads "$THREADS" --n_ctx 2048 > "$OUT/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null && break; sleep 1; done
@@ -62,27 +68,31 @@ for r in run["results"]:
 print(f"{time.perf_counter() - t0:.1f}")
 PY
 )
-n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['results']))" "$OUT/run.json")
 kill "$SERVER" 2>/dev/null || true
 wait "$SERVER" 2>/dev/null || true
+fi
 
-# llama.cpp's own server: 8 slots of 2048 tokens, continuous batching, the GGUF's chat template.
+n=$(python3 -c "import json,sys; print(len(json.load(open(sys.argv[1]))['results']))" "$OUT/run.json")
+
+# llama.cpp's own server: $SLOTS slots of 2048 tokens, continuous batching, the GGUF's chat template.
 LLAMA_SERVER="$(scripts/build-llama-server.sh)"
-"$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" -np 8 -c 16384 \
+"$LLAMA_SERVER" -m "$MODEL" --host 127.0.0.1 --port "$PORT" -t "$THREADS" -tb "$THREADS" -np "$SLOTS" -c $((SLOTS * 2048)) \
   --cont-batching --jinja --alias bench --no-webui > "$OUT/llama-server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null && break; sleep 1; done
 start=$(date +%s.%N)
-"$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency 8 \
+"$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency "$SLOTS" \
   ${LIMIT:+--limit "$LIMIT"} -o "$OUT/served.json" --quiet > /dev/null
 ls_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 start=$(date +%s.%N)
-"$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency 8 $gen_suites \
+"$BIN" probe --endpoint "http://127.0.0.1:$PORT" --served-model bench --concurrency "$SLOTS" $gen_suites \
   ${LIMIT:+--limit "$LIMIT"} -o "$OUT/served-gen.json" --quiet > /dev/null
 ls_gen_wall=$(echo "$(date +%s.%N) - $start" | bc -l)
 
+ratio() { echo "$1 / $2" | bc -l | cut -c1-4; }
 echo "probes: $n${LIMIT:+ (first $LIMIT of each suite)}; model $(basename "$MODEL")"
-echo "suite wall time: modelvet ${mv_wall%.*}s; llama-cpp-python server one by one ${lc_wall}s (ratio $(echo "$lc_wall / $mv_wall" | bc -l | cut -c1-4)x);" \
-  "llama-server 8 slots through modelvet --endpoint --concurrency 8 ${ls_wall%.*}s (ratio $(echo "$ls_wall / $mv_wall" | bc -l | cut -c1-4)x)"
-echo "generated probes only (the work both do; ${gen_suites//--suite /}): modelvet ${mv_gen_wall%.*}s;" \
-  "llama-server 8 slots ${ls_gen_wall%.*}s (ratio $(echo "$ls_gen_wall / $mv_gen_wall" | bc -l | cut -c1-4)x)"
+printf 'suite wall time: modelvet %.1fs' "$mv_wall"
+[ "$ONE_BY_ONE" != 0 ] && printf '; llama-cpp-python server one by one %.1fs (ratio %sx)' "$lc_wall" "$(ratio "$lc_wall" "$mv_wall")"
+printf '; llama-server %s slots through modelvet --endpoint --concurrency %s %.1fs (ratio %sx)\n' "$SLOTS" "$SLOTS" "$ls_wall" "$(ratio "$ls_wall" "$mv_wall")"
+printf 'generated probes only (the work both do; %s): modelvet %.1fs; llama-server %s slots %.1fs (ratio %sx)\n' \
+  "${gen_suites//--suite /}" "$mv_gen_wall" "$SLOTS" "$ls_gen_wall" "$(ratio "$ls_gen_wall" "$mv_gen_wall")"
