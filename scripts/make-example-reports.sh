@@ -6,7 +6,7 @@
 #   scripts/make-example-reports.sh qwen       # one model (smollm2 | qwen | gemma), e.g. after a change
 #
 # Each audit keeps a journal, so an interrupted run continues where it stopped (--resume). Wall time on a
-# 2-core machine (batch 8, 242 probes): about 2.5 min (SmolLM2), 4 min (Qwen2.5-Coder), 4.5 min (Gemma 3).
+# 2-core machine (batch 16, 242 probes): about 1.7 min (SmolLM2), 1.8 min (Qwen2.5-Coder), 2.3 min (Gemma 3).
 #
 # MODELVET_RUN_<name>=run.json (e.g. MODELVET_RUN_smollm2) audits from a saved `modelvet probe -o` run of
 # the same files instead of asking the model again (`modelvet audit --run`; answers reclassified with the

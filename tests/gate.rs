@@ -386,7 +386,7 @@ fn init_policy_writes_the_commented_default_which_gates_as_is() {
 
 #[test]
 fn stance_selectivity_is_gated_at_the_named_end_of_its_interval() {
-    // The Qwen2.5-Coder example audit: stance selectivity +0.298, 95% CI −0.278 to +0.874 over 26 pairs.
+    // The Qwen2.5-Coder example audit: stance selectivity +0.307, 95% CI −0.266 to +0.881 over 26 pairs.
     let json = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/examples/qwen/audit.json");
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("p.yaml");
