@@ -34,13 +34,34 @@ bench_model() { # bench_model NAME PATH [PEER_GGUF [PRECISION]]: PATH for modelv
   # One prompt text for both engines: the model's own chat template around a request for a long answer.
   local text
   text="$($BIN template "$file" --prompt "Write a long story about a dragon who learns to paint." --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')"
-  local best_mv="" mem=0 kernels=""
+  # The two engines take turns, run by run, so a change in the machine's load (a shared host) falls on
+  # both sides alike; each side's median of RUNS runs is printed. Each run is a fresh process.
+  local best_mv="" best_lc="" mem=0 kernels=""
   for _ in $(seq "$RUNS"); do
     local err; err="$( { /usr/bin/time -f 'MAXRSS %M' env RAYON_NUM_THREADS="$THREADS" "$BIN" generate "$file" --raw --prompt "$text" --max-tokens "$MAX_TOKENS" --precision "$precision" --quiet >/dev/null; } 2>&1 )"
     local line; line="$(echo "$err" | grep 'prompt tokens')"
     kernels="$(echo "$line" | sed -n 's/.*[ ,]\([a-z0-9+-]*\) kernels.*/\1/p')"
     local rss; rss="$(echo "$err" | awk '/MAXRSS/{print $2}')"; [ "$rss" -gt "$mem" ] && mem="$rss"
     best_mv="$best_mv$line"$'\n'
+    best_lc="$best_lc$(python3 - "$peer" "$text" "$THREADS" "$MAX_TOKENS" <<'PY'
+import sys, time
+import llama_cpp
+path, text, threads, max_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=2048, n_batch=512, verbose=False)
+toks = llm.tokenize(text.encode(), add_bos=False, special=True)
+# One untimed pass first, so llama.cpp's one-time set-up (graph, buffers) is not counted; modelvet's
+# figures are its first prompt in a fresh process, set-up included.
+llm.eval(toks); llm.reset()
+t0 = time.perf_counter(); llm.eval(toks); t1 = time.perf_counter()
+n = 0
+for _ in range(max_tokens):
+    tok = llm.sample(temp=0.0)
+    if llm.token_eos() == tok: break
+    llm.eval([tok]); n += 1
+t2 = time.perf_counter()
+print(f"{len(toks) / (t1 - t0):.3f} {max(n, 1) / (t2 - t1):.3f}")
+PY
+)"$'\n'
   done
   # "N prompt tokens (C cached) in Ps, D tokens in Ds (R tok/s)"
   read -r mv_pp mv_tg < <(echo "$best_mv" | python3 -c '
@@ -51,26 +72,10 @@ for l in sys.stdin:
     if m:
         pp.append(int(m[1]) / float(m[2])); tg.append(int(m[3]) / float(m[4]))
 print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")')
-  read -r lc_pp lc_tg < <(python3 - "$peer" "$text" "$THREADS" "$MAX_TOKENS" "$RUNS" <<'PY'
-import statistics, sys, time
-import llama_cpp
-path, text, threads, max_tokens, runs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-llm = llama_cpp.Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=2048, n_batch=512, verbose=False)
-toks = llm.tokenize(text.encode(), add_bos=False, special=True)
-pp, tg = [], []
-for _ in range(runs):
-    llm.reset()
-    t0 = time.perf_counter(); llm.eval(toks); t1 = time.perf_counter()
-    n = 0
-    for _ in range(max_tokens):
-        tok = llm.sample(temp=0.0)
-        if llm.token_eos() == tok: break
-        llm.eval([tok]); n += 1
-    t2 = time.perf_counter()
-    pp.append(len(toks) / (t1 - t0)); tg.append(max(n, 1) / (t2 - t1))
-print(f"{statistics.median(pp):.1f} {statistics.median(tg):.1f}")
-PY
-)
+  read -r lc_pp lc_tg < <(echo "$best_lc" | python3 -c '
+import sys, statistics
+rows = [l.split() for l in sys.stdin if l.strip()]
+print(f"{statistics.median(float(r[0]) for r in rows):.1f} {statistics.median(float(r[1]) for r in rows):.1f}")')
   local size
   if [ -d "$file" ]; then size=$(stat -Lc %s "$file"/*.safetensors | awk '{s += $1} END {printf "%d\n", s}'); else size=$(stat -Lc %s "$file"); fi
   printf '%-14s prompt %7.1f tok/s vs llama.cpp %7.1f (%.2fx)   decode %6.1f tok/s vs %6.1f (%.2fx)   peak RSS %d MB = %.2fx file   [%s kernels, load %s]\n' \
