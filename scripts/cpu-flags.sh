@@ -53,16 +53,18 @@ ggml_cmake_cpu_args() {
 # What the benchmarks share: the llama.cpp peer built for this CPU, and BIN, the modelvet to measure: the
 # plain `cargo build --release` users get, or MODELVET_BIN (to compare two builds in one session).
 # With MODELVET_CPU_FLAGS, modelvet's kernels are capped to the same flags (MODELVET_KERNELS, unless set):
-# both sides then run as they would on a CPU that has only those extensions.
+# both sides then run as they would on a CPU that has only those extensions. The levels need what
+# `Level::available` (src/engine/quant/dispatch.rs) checks: avx2 needs AVX2, FMA and F16C; avx512-vnni
+# needs those and AVX-512 F/BW/VL/VNNI.
 bench_setup() {
   scripts/setup-llama-server.sh >&2
   if [ -n "${MODELVET_CPU_FLAGS:-}" ] && [ -z "${MODELVET_KERNELS:-}" ]; then
-    if has_flag avx512f && has_flag avx512bw && has_flag avx512vl && has_flag avx512_vnni; then
-      export MODELVET_KERNELS=avx512-vnni
-    elif has_flag avx2 && has_flag fma; then
-      export MODELVET_KERNELS=avx2
-    else
-      export MODELVET_KERNELS=scalar
+    export MODELVET_KERNELS=scalar
+    if has_flag avx2 && has_flag fma && has_flag f16c; then
+      MODELVET_KERNELS=avx2
+      if has_flag avx512f && has_flag avx512bw && has_flag avx512vl && has_flag avx512_vnni; then
+        MODELVET_KERNELS=avx512-vnni
+      fi
     fi
   fi
   if [ -n "${MODELVET_BIN:-}" ]; then
