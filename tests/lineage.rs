@@ -57,7 +57,7 @@ fn lineage(a: &Path, b: &Path) -> (String, f64, serde_json::Value) {
 
 fn shipped(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fingerprints")
+        .join("src/provenance/weights/fingerprints")
         .join(name)
 }
 
@@ -343,7 +343,7 @@ fn shipped_fingerprints_are_current_compact_and_versioned() {
         let shipped = std::fs::read_to_string(shipped(name)).unwrap();
         assert!(
             shipped == made,
-            "fingerprints/{name} is stale: run scripts/gen-fingerprints.sh"
+            "src/provenance/weights/fingerprints/{name} is stale: run scripts/gen-fingerprints.sh"
         );
     }
 }

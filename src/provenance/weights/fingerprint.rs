@@ -8,7 +8,7 @@
 //! A candidate is matched by sketching it through the fingerprint's own anchors and comparing the two
 //! sketches with the same code as `modelvet lineage`.
 //!
-//! modelvet ships fingerprints of the real models it can fetch (`fingerprints/*.json`, made by
+//! modelvet ships fingerprints of the real models it can fetch (`src/provenance/weights/fingerprints/*.json`, made by
 //! `scripts/gen-fingerprints.sh`); users add their own with `--families FILE` or a folder.
 
 use super::sketch::{self, Direct, Kind, Projection, Sketch};
@@ -303,15 +303,15 @@ pub fn shipped() -> Vec<Fingerprint> {
     [
         (
             "smollm2.json",
-            include_str!("../../../fingerprints/smollm2.json"),
+            include_str!("fingerprints/smollm2.json"),
         ),
         (
             "qwen2.5-coder.json",
-            include_str!("../../../fingerprints/qwen2.5-coder.json"),
+            include_str!("fingerprints/qwen2.5-coder.json"),
         ),
         (
             "gemma3.json",
-            include_str!("../../../fingerprints/gemma3.json"),
+            include_str!("fingerprints/gemma3.json"),
         ),
     ]
     .into_iter()
