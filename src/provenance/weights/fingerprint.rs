@@ -301,18 +301,12 @@ pub fn load(path: &Path) -> Result<Vec<Fingerprint>, FingerprintError> {
 /// The fingerprints shipped with modelvet (embedded in the binary).
 pub fn shipped() -> Vec<Fingerprint> {
     [
-        (
-            "smollm2.json",
-            include_str!("fingerprints/smollm2.json"),
-        ),
+        ("smollm2.json", include_str!("fingerprints/smollm2.json")),
         (
             "qwen2.5-coder.json",
             include_str!("fingerprints/qwen2.5-coder.json"),
         ),
-        (
-            "gemma3.json",
-            include_str!("fingerprints/gemma3.json"),
-        ),
+        ("gemma3.json", include_str!("fingerprints/gemma3.json")),
     ]
     .into_iter()
     .filter_map(|(name, text)| Fingerprint::parse(text.as_bytes(), Path::new(name)).ok())
